@@ -1,0 +1,17 @@
+//! Compiles the protobuf schemas in `proto/` to Rust with the pure-Rust `protox`
+//! compiler and `prost-build`, so building needs no system `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "tf2npy/types.proto",
+        "tf2npy/tensor.proto",
+        "tf2npy/checkpoint.proto",
+        "tf2npy/graph.proto",
+    ];
+    for f in &files {
+        println!("cargo:rerun-if-changed=proto/{f}");
+    }
+    let fds = protox::compile(files, ["proto"])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

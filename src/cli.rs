@@ -1,0 +1,216 @@
+//! The command line: clap definitions, their translation into a [`run::Job`], and the
+//! terminal reporter (warnings on stderr, an indicatif progress bar when stderr is a
+//! terminal). `main.rs` only calls [`main_with_args`]'s pieces and maps errors to exit codes.
+
+use crate::error::{Error, Result};
+use crate::plan::convert::ConvertOptions;
+use crate::plan::SelectOptions;
+use crate::run::{self, Job, OutputTarget, Reporter};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: bad, damaged or unreadable input (or an output that cannot be written).
+pub const EXIT_BAD_INPUT: u8 = 1;
+/// Exit status: usage error (bad flags, unknown tensor, impossible output).
+pub const EXIT_USAGE: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Examples:
+  tf2npy model.ckpt -o weights.npz            every tensor of a checkpoint into one .npz
+  tf2npy model.ckpt                           list tensors (name, dtype, shape, bytes)
+  tf2npy model.ckpt --list --json             the same as JSON
+  tf2npy train_dir/ -o out/                   latest checkpoint of a training folder, one .npy per tensor
+  tf2npy model.ckpt --tensor dense/kernel -o k.npy
+  tf2npy model.ckpt --short-names --select 'encoder/*' -o enc.npz
+  tf2npy tensor.pb -o - | python -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
+
+INPUT may be a checkpoint prefix (model.ckpt), its .index or any .data-* file, a folder with a
+`checkpoint` state file or exactly one checkpoint, or a serialized TensorProto file.
+
+Exit status: 0 success; 1 bad, damaged or unreadable input; 2 usage error.";
+
+/// Convert TensorFlow checkpoints and tensors to NumPy .npy/.npz, without TensorFlow.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "tf2npy", version, about, after_help = AFTER_HELP)]
+pub struct Args {
+    /// The input: checkpoint prefix, .index/.data-* file, folder, or TensorProto file.
+    pub input: PathBuf,
+
+    /// Output: FILE.npz, FILE.npy, a folder (DIR/ or an existing folder), or - for stdout.
+    /// Without -o, the tensors are listed.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<String>,
+
+    /// List the tensors (name, TensorFlow dtype, shape, bytes, location) instead of converting.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: print a JSON array of {"name","dtype","shape","bytes",...}.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Convert only the tensor with this name (needed for .npy output when there are several).
+    #[arg(long, value_name = "NAME")]
+    pub tensor: Option<String>,
+
+    /// Keep only tensors whose name matches GLOB (repeatable; `*` also matches `/`).
+    #[arg(long, value_name = "GLOB")]
+    pub select: Vec<String>,
+
+    /// Drop tensors whose name matches GLOB (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Also write hidden entries such as _CHECKPOINTABLE_OBJECT_GRAPH.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Name tensors by their TF2 object path: drop /.ATTRIBUTES/VARIABLE_VALUE and undo key escaping.
+    #[arg(long)]
+    pub short_names: bool,
+
+    /// Deflate .npz members (like np.savez_compressed); default is stored.
+    #[arg(long)]
+    pub compress: bool,
+
+    /// Keep bfloat16/float8/float4 as raw bits (<u2 / |u1) instead of widening them to float32.
+    #[arg(long)]
+    pub raw_bits: bool,
+
+    /// Skip checksum verification (only to recover data from a damaged checkpoint).
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// No progress bar and no warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    /// The conversion job these arguments describe (`None` when they ask for a listing).
+    pub fn job(&self) -> Result<Option<Job>> {
+        let Some(out) = &self.output else {
+            return Ok(None);
+        };
+        if self.list {
+            return Err(Error::usage("--list and -o cannot be combined"));
+        }
+        Ok(Some(Job {
+            input: self.input.clone(),
+            output: OutputTarget::from_arg(out)?,
+            select: SelectOptions {
+                tensor: self.tensor.clone(),
+                select: self.select.clone(),
+                exclude: self.exclude.clone(),
+                all: self.all,
+                short_names: self.short_names,
+            },
+            convert: ConvertOptions {
+                raw_bits: self.raw_bits,
+            },
+            compress: self.compress,
+            verify: !self.no_verify,
+        }))
+    }
+}
+
+/// Runs the command described by `args`, writing data to stdout and messages to stderr.
+pub fn run(args: &Args) -> Result<()> {
+    match args.job()? {
+        None => {
+            let container = run::open_input(&args.input)?;
+            let text = if args.json {
+                crate::listing::to_json(container.as_ref())
+            } else {
+                crate::listing::to_table(container.as_ref())
+            };
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error.
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            Ok(())
+        }
+        Some(job) => {
+            let mut reporter = TermReporter::new(args.quiet);
+            run::convert(&job, &mut reporter).map(|_| ())
+        }
+    }
+}
+
+/// Below this many payload bytes no progress bar is shown.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// Warnings on stderr; a progress bar when stderr is a terminal and the job is large.
+pub struct TermReporter {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl TermReporter {
+    /// A reporter; `quiet` silences warnings and progress.
+    pub fn new(quiet: bool) -> Self {
+        TermReporter { quiet, bar: None }
+    }
+}
+
+impl Reporter for TermReporter {
+    fn warn(&mut self, msg: &str) {
+        if !self.quiet {
+            eprintln!("tf2npy: warning: {msg}");
+        }
+    }
+
+    fn begin(&mut self, total: u64) {
+        if self.quiet || total < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_msg}",
+        ) {
+            bar.set_style(style);
+        }
+        self.bar = Some(bar);
+    }
+
+    fn tensor(&mut self, name: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(name.to_string());
+        }
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The exit status for a library error.
+pub fn exit_code(err: &Error) -> u8 {
+    if err.is_usage() {
+        EXIT_USAGE
+    } else {
+        EXIT_BAD_INPUT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,162 @@
+//! Library errors, grouped by who is to blame: the input file ([`Error::Corrupt`]),
+//! something valid that tf2npy cannot express ([`Error::Unsupported`]), the caller
+//! ([`Error::Usage`]) or the environment ([`Error::Io`]). Every message names the file and,
+//! where there is one, the tensor. `main.rs` maps each group to an exit code.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The result type of every fallible tf2npy library function.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while reading TensorFlow files or writing NumPy files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system error on a named file (open, read, write, rename).
+    #[error("{}: {err}", .path.display())]
+    Io {
+        /// The file the operation was about.
+        path: PathBuf,
+        /// The underlying error.
+        err: io::Error,
+    },
+    /// The input is damaged or is not what it claims to be.
+    #[error("{}: {}{detail}", .file.display(), TensorPrefix(.tensor))]
+    Corrupt {
+        /// The input file at fault.
+        file: PathBuf,
+        /// The tensor being read, if any.
+        tensor: Option<String>,
+        /// What is wrong, in words.
+        detail: String,
+    },
+    /// The input is valid but holds something tf2npy cannot write (e.g. a variant tensor
+    /// asked for by name, or a big-endian checkpoint).
+    #[error("{}: {}{detail}", .file.display(), TensorPrefix(.tensor))]
+    Unsupported {
+        /// The input file.
+        file: PathBuf,
+        /// The tensor concerned, if any.
+        tensor: Option<String>,
+        /// What is not supported, in words.
+        detail: String,
+    },
+    /// The command line or the caller asked for something impossible (unknown tensor name,
+    /// two tensors under one output name, `.npy` output with several tensors, ...).
+    #[error("{0}")]
+    Usage(String),
+}
+
+struct TensorPrefix<'a>(&'a Option<String>);
+
+impl fmt::Display for TensorPrefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "tensor `{t}`: "),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, err: io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            err,
+        }
+    }
+
+    /// A damaged-input error in `file`, not tied to a tensor.
+    pub fn corrupt(file: impl AsRef<Path>, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            file: file.as_ref().to_path_buf(),
+            tensor: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// An unsupported-content error in `file`, not tied to a tensor.
+    pub fn unsupported(file: impl AsRef<Path>, detail: impl Into<String>) -> Self {
+        Error::Unsupported {
+            file: file.as_ref().to_path_buf(),
+            tensor: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// A usage error.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+
+    /// Attaches a tensor name to a `Corrupt` or `Unsupported` error that has none yet.
+    pub fn in_tensor(mut self, name: &str) -> Self {
+        match &mut self {
+            Error::Corrupt { tensor, .. } | Error::Unsupported { tensor, .. }
+                if tensor.is_none() =>
+            {
+                *tensor = Some(name.to_string());
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// True for errors caused by the caller rather than by the input or the system.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage(_))
+    }
+}
+
+/// A file-and-tensor context that parsers carry to build precise errors cheaply.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The file being parsed.
+    pub file: PathBuf,
+    /// The tensor being read, if any.
+    pub tensor: Option<String>,
+}
+
+impl Ctx {
+    /// A context for `file` with no tensor.
+    pub fn file(file: impl AsRef<Path>) -> Self {
+        Ctx {
+            file: file.as_ref().to_path_buf(),
+            tensor: None,
+        }
+    }
+
+    /// The same file, now about `tensor`.
+    pub fn tensor(&self, tensor: &str) -> Self {
+        Ctx {
+            file: self.file.clone(),
+            tensor: Some(tensor.to_string()),
+        }
+    }
+
+    /// A `Corrupt` error in this context.
+    pub fn corrupt(&self, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            file: self.file.clone(),
+            tensor: self.tensor.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// An `Unsupported` error in this context.
+    pub fn unsupported(&self, detail: impl Into<String>) -> Error {
+        Error::Unsupported {
+            file: self.file.clone(),
+            tensor: self.tensor.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// An `Io` error on this context's file.
+    pub fn io(&self, err: io::Error) -> Error {
+        Error::io(&self.file, err)
+    }
+}

@@ -1,0 +1,368 @@
+//! Dtype conversion while streaming: turns a reader's [`RawTensor`] (TensorFlow storage
+//! layout) into an `.npy` header and payload stream, following the one table in
+//! [`crate::dtype`]. Exact types pass through untouched; bfloat16 and minifloats widen
+//! to float32 exactly; sub-byte integers are sign- or zero-extended; strings become
+//! NUL-padded fixed-width `|S<n>`.
+
+use crate::dtype::{Conversion, DataType, Mapping, Minifloat};
+use crate::error::{Ctx, Error, Result};
+use crate::source::{Entry, RawTensor, StringRead};
+use crate::stream::ByteStream;
+use crate::write::ArrayHeader;
+use std::sync::OnceLock;
+
+/// Input bytes converted per step by [`ConvertStream`].
+const CONVERT_CHUNK: usize = 256 * 1024;
+
+/// How to treat types NumPy lacks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvertOptions {
+    /// Keep bfloat16/float8/float4 as their raw bits (`<u2` / `|u1`) instead of widening.
+    pub raw_bits: bool,
+}
+
+/// The `.npy` header and payload for one tensor.
+pub struct NumpyArray<'a> {
+    /// The header (descr, shape, item size).
+    pub header: ArrayHeader,
+    /// The payload, exactly `header.byte_len()` bytes.
+    pub data: Box<dyn ByteStream + 'a>,
+}
+
+/// The NumPy descr and item size `dtype` maps to, for fixed-size types; `None` for
+/// strings (width depends on the data) and for types with no NumPy equivalent.
+pub fn fixed_descr(dtype: DataType, opts: ConvertOptions) -> Option<(&'static str, u64)> {
+    match dtype.numpy() {
+        Mapping::Exact(d) | Mapping::Unpack(d, _) => Some((d, dtype.storage_bytes()?)),
+        Mapping::Widen { descr, raw, .. } => {
+            if opts.raw_bits {
+                Some((raw, dtype.storage_bytes()?))
+            } else {
+                Some((descr, 4))
+            }
+        }
+        Mapping::Bytes | Mapping::None => None,
+    }
+}
+
+/// Converts `raw`, the data of `entry`, into an `.npy` header and payload stream.
+/// `ctx` names the input file for errors.
+pub fn to_numpy<'a>(
+    entry: &Entry,
+    raw: RawTensor<'a>,
+    opts: ConvertOptions,
+    ctx: &Ctx,
+) -> Result<NumpyArray<'a>> {
+    let shape = entry.shape.clone();
+    let unsupported = || {
+        ctx.tensor(&entry.name)
+            .unsupported(format!("{} tensors have no NumPy equivalent", entry.dtype))
+    };
+    match (entry.dtype.numpy(), raw) {
+        (Mapping::None, _) => Err(unsupported()),
+        (Mapping::Bytes, RawTensor::Strings(mut s)) => {
+            let width = s.max_len()?.max(1);
+            let header = ArrayHeader {
+                descr: format!("|S{width}"),
+                shape,
+                item_bytes: width,
+            };
+            Ok(NumpyArray {
+                header,
+                data: Box::new(PadStrings::new(s, width)),
+            })
+        }
+        (mapping, RawTensor::Fixed(data)) if mapping != Mapping::Bytes => {
+            let (descr, item_bytes) = fixed_descr(entry.dtype, opts).ok_or_else(unsupported)?;
+            let header = ArrayHeader {
+                descr: descr.to_string(),
+                shape,
+                item_bytes,
+            };
+            let conv = match mapping {
+                Mapping::Widen { conv, .. } if !opts.raw_bits => Some(conv),
+                Mapping::Unpack(_, conv) => Some(conv),
+                _ => None,
+            };
+            let data: Box<dyn ByteStream + 'a> = match conv {
+                None => data,
+                Some(conv) => Box::new(ConvertStream::new(data, conv)),
+            };
+            Ok(NumpyArray { header, data })
+        }
+        _ => Err(Error::usage(format!(
+            "internal error: reader returned the wrong data kind for {} tensor `{}`",
+            entry.dtype, entry.name
+        ))),
+    }
+}
+
+/// Applies an element [`Conversion`] to a stream of stored bytes.
+pub struct ConvertStream<'a> {
+    inner: Box<dyn ByteStream + 'a>,
+    conv: Conversion,
+    input: Vec<u8>,
+    /// Bytes of a partial input element carried to the next read.
+    carry: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    done: bool,
+}
+
+impl<'a> ConvertStream<'a> {
+    /// Converts `inner` with `conv`.
+    pub fn new(inner: Box<dyn ByteStream + 'a>, conv: Conversion) -> Self {
+        ConvertStream {
+            inner,
+            conv,
+            input: vec![0; CONVERT_CHUNK],
+            carry: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            done: false,
+        }
+    }
+
+    fn in_bytes(&self) -> usize {
+        match self.conv {
+            Conversion::Bf16ToF32 => 2,
+            _ => 1,
+        }
+    }
+
+    fn refill(&mut self) -> Result<()> {
+        let n = self.inner.read(&mut self.input[self.carry..])?;
+        if n == 0 {
+            self.done = true;
+            if self.carry != 0 {
+                return Err(Error::usage(
+                    "internal error: stream ended inside an element",
+                ));
+            }
+            return Ok(());
+        }
+        let avail = self.carry + n;
+        let width = self.in_bytes();
+        let whole = avail - avail % width;
+        self.out.clear();
+        self.out_pos = 0;
+        convert_into(self.conv, &self.input[..whole], &mut self.out);
+        self.input.copy_within(whole..avail, 0);
+        self.carry = avail - whole;
+        Ok(())
+    }
+}
+
+impl ByteStream for ConvertStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        while self.out_pos == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.refill()?;
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// Converts whole elements in `input`, appending the result to `out`.
+pub fn convert_into(conv: Conversion, input: &[u8], out: &mut Vec<u8>) {
+    match conv {
+        Conversion::Bf16ToF32 => {
+            out.reserve(input.len() * 2);
+            for pair in input.chunks_exact(2) {
+                out.extend_from_slice(&[0, 0, pair[0], pair[1]]);
+            }
+        }
+        Conversion::Float8ToF32(m) => {
+            let table = minifloat_table(m);
+            out.reserve(input.len() * 4);
+            for &b in input {
+                out.extend_from_slice(&table[usize::from(b)].to_le_bytes());
+            }
+        }
+        Conversion::SignExtendLow(bits) => {
+            let shift = 8 - u32::from(bits);
+            out.extend(input.iter().map(|&b| (((b << shift) as i8) >> shift) as u8));
+        }
+        Conversion::MaskLow(bits) => {
+            let mask = ((1u16 << bits) - 1) as u8;
+            out.extend(input.iter().map(|&b| b & mask));
+        }
+    }
+}
+
+/// The float32 bit patterns of all 256 byte values of a minifloat format.
+fn minifloat_table(m: Minifloat) -> &'static [u32; 256] {
+    static TABLES: [OnceLock<[u32; 256]>; 6] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = match m {
+        Minifloat::E5m2 => 0,
+        Minifloat::E4m3fn => 1,
+        Minifloat::E4m3fnuz => 2,
+        Minifloat::E4m3b11fnuz => 3,
+        Minifloat::E5m2fnuz => 4,
+        Minifloat::E2m1fn => 5,
+    };
+    TABLES[slot].get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (b, v) in t.iter_mut().enumerate() {
+            *v = minifloat_to_f32(m, b as u8).to_bits();
+        }
+        t
+    })
+}
+
+/// Decodes one stored byte of minifloat format `m` to float32 (exact: every value of
+/// these formats is representable). Layouts and special values follow ml_dtypes.
+pub fn minifloat_to_f32(m: Minifloat, byte: u8) -> f32 {
+    // (exponent bits, mantissa bits, bias, kind of special values)
+    #[derive(PartialEq)]
+    enum Special {
+        /// IEEE: all-ones exponent is inf (mantissa 0) or NaN.
+        Ieee,
+        /// "fn": no infinities; only all-ones exponent and mantissa is NaN.
+        FiniteNanAllOnes,
+        /// "fnuz": no infinities, no negative zero; 0x80 is the only NaN.
+        Fnuz,
+        /// No infinities and no NaN at all.
+        Finite,
+    }
+    let (ebits, mbits, bias, special, width) = match m {
+        Minifloat::E5m2 => (5u32, 2u32, 15i32, Special::Ieee, 8u32),
+        Minifloat::E4m3fn => (4, 3, 7, Special::FiniteNanAllOnes, 8),
+        Minifloat::E4m3fnuz => (4, 3, 8, Special::Fnuz, 8),
+        Minifloat::E4m3b11fnuz => (4, 3, 11, Special::Fnuz, 8),
+        Minifloat::E5m2fnuz => (5, 2, 16, Special::Fnuz, 8),
+        Minifloat::E2m1fn => (2, 1, 1, Special::Finite, 4),
+    };
+    let v = u32::from(byte) & ((1 << width) - 1);
+    let sign = (v >> (width - 1)) & 1;
+    let exp = (v >> mbits) & ((1 << ebits) - 1);
+    let mant = v & ((1 << mbits) - 1);
+    let emax = (1 << ebits) - 1;
+    let signed = |x: f32| if sign == 1 { -x } else { x };
+    match special {
+        Special::Fnuz if v == 1 << (width - 1) => return f32::NAN,
+        Special::Ieee if exp == emax => {
+            return if mant == 0 {
+                signed(f32::INFINITY)
+            } else {
+                signed(f32::NAN)
+            };
+        }
+        Special::FiniteNanAllOnes if exp == emax && mant == (1 << mbits) - 1 => {
+            return signed(f32::NAN);
+        }
+        _ => {}
+    }
+    let frac = mant as f32 / (1u32 << mbits) as f32;
+    let value = if exp == 0 {
+        frac * 2f32.powi(1 - bias)
+    } else {
+        (1.0 + frac) * 2f32.powi(exp as i32 - bias)
+    };
+    signed(value)
+}
+
+/// Streams string elements as NUL-padded fixed-width records of `width` bytes.
+struct PadStrings<'a> {
+    inner: Box<dyn StringRead + 'a>,
+    width: usize,
+    elem: Vec<u8>,
+    /// Bytes of the current record (element + padding) already emitted.
+    pos: usize,
+    has_elem: bool,
+    done: bool,
+}
+
+impl<'a> PadStrings<'a> {
+    fn new(inner: Box<dyn StringRead + 'a>, width: u64) -> Self {
+        PadStrings {
+            inner,
+            width: usize::try_from(width).unwrap_or(usize::MAX),
+            elem: Vec::new(),
+            pos: 0,
+            has_elem: false,
+            done: false,
+        }
+    }
+}
+
+impl ByteStream for PadStrings<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            if !self.has_elem {
+                if self.done || !self.inner.next_into(&mut self.elem)? {
+                    self.done = true;
+                    break;
+                }
+                if self.elem.len() > self.width {
+                    return Err(Error::usage(
+                        "internal error: string element longer than its reported maximum",
+                    ));
+                }
+                self.has_elem = true;
+                self.pos = 0;
+            }
+            let room = buf.len() - written;
+            let rec_left = self.width - self.pos;
+            let n = room.min(rec_left);
+            let out = &mut buf[written..written + n];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = self.elem.get(self.pos + i).copied().unwrap_or(0);
+            }
+            self.pos += n;
+            written += n;
+            if self.pos == self.width {
+                self.has_elem = false;
+            }
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minifloat_known_values() {
+        assert_eq!(minifloat_to_f32(Minifloat::E4m3fn, 0x7e), 448.0);
+        assert!(minifloat_to_f32(Minifloat::E4m3fn, 0x7f).is_nan());
+        assert_eq!(minifloat_to_f32(Minifloat::E5m2, 0x7b), 57344.0);
+        assert_eq!(minifloat_to_f32(Minifloat::E5m2, 0x7c), f32::INFINITY);
+        assert!(minifloat_to_f32(Minifloat::E4m3fnuz, 0x80).is_nan());
+        assert_eq!(minifloat_to_f32(Minifloat::E2m1fn, 0x07), 6.0);
+        assert_eq!(minifloat_to_f32(Minifloat::E2m1fn, 0x0f), -6.0);
+        assert_eq!(minifloat_to_f32(Minifloat::E2m1fn, 0x01), 0.5);
+        assert_eq!(
+            minifloat_to_f32(Minifloat::E4m3fn, 0x80).to_bits(),
+            0x8000_0000
+        );
+    }
+
+    #[test]
+    fn sub_byte_ints_extend_from_low_bits() {
+        let mut out = Vec::new();
+        convert_into(
+            Conversion::SignExtendLow(4),
+            &[0x08, 0x0f, 0x00, 0x07, 0xff],
+            &mut out,
+        );
+        assert_eq!(out, vec![0xf8, 0xff, 0x00, 0x07, 0xff]);
+        out.clear();
+        convert_into(Conversion::MaskLow(2), &[0x07, 0x01], &mut out);
+        assert_eq!(out, vec![0x03, 0x01]);
+    }
+}

@@ -1,0 +1,74 @@
+//! What a reader hands the plan: a list of [`Entry`]s and, for each, a streamed
+//! [`RawTensor`] in TensorFlow's storage layout (little-endian elements, row-major).
+//!
+//! Readers know nothing of NumPy: conversion to `.npy` payloads happens in `plan`.
+
+use crate::dtype::DataType;
+use crate::error::Result;
+use crate::stream::ByteStream;
+
+/// One tensor a container holds, as listed by `--list`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The tensor's name in the container (checkpoint key, node name, file stem).
+    pub name: String,
+    /// TensorFlow element type.
+    pub dtype: DataType,
+    /// Dimensions, outermost first; empty for a scalar.
+    pub shape: Vec<u64>,
+    /// Bytes the tensor occupies in the input (payload only).
+    pub stored_bytes: u64,
+    /// Where the bytes live, for humans: `shard 0 @ 1234`, `3 slices in 2 shards`, ...
+    pub location: String,
+    /// Left out of whole-container conversions unless asked for (`--all`); e.g. the TF2
+    /// `_CHECKPOINTABLE_OBJECT_GRAPH`.
+    pub hidden: bool,
+}
+
+impl Entry {
+    /// Number of elements (product of the shape; 1 for a scalar). Readers validate
+    /// shapes when they list entries, so this cannot overflow for a listed entry.
+    pub fn num_elements(&self) -> u64 {
+        num_elements(&self.shape).unwrap_or(u64::MAX)
+    }
+}
+
+/// The element count of `shape`, or `None` if it overflows `u64`.
+pub fn num_elements(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+}
+
+/// A tensor's data, streamed in TensorFlow's storage layout.
+pub enum RawTensor<'a> {
+    /// Fixed-size elements: `num_elements * storage_bytes` bytes, little-endian, row-major.
+    /// Checksums are verified before the stream's final `Ok(0)`.
+    Fixed(Box<dyn ByteStream + 'a>),
+    /// Variable-length byte strings, one per element, row-major.
+    Strings(Box<dyn StringRead + 'a>),
+}
+
+/// A stream of a string tensor's elements.
+pub trait StringRead: Send {
+    /// The longest element in bytes. May take a pass over the lengths; must not consume
+    /// elements (a later [`StringRead::next_into`] still starts at the first element).
+    fn max_len(&mut self) -> Result<u64>;
+    /// Replaces `out` with the next element; `Ok(false)` after the last one, once every
+    /// integrity check has passed.
+    fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool>;
+}
+
+/// A container: a checkpoint, SavedModel, GraphDef or TensorProto file, opened and
+/// validated, listing its tensors.
+pub trait Container: Send + Sync {
+    /// The input path as the user gave it (a file, prefix or folder).
+    fn path(&self) -> &std::path::Path;
+    /// What kind of container this is, for `--list` (e.g. `TensorFlow V2 checkpoint`).
+    fn kind(&self) -> &'static str;
+    /// The tensors, in name order.
+    fn entries(&self) -> &[Entry];
+    /// Opens entry `index` (an index into [`Container::entries`]) for streaming.
+    /// `verify` turns checksum verification on (the default) or off (`--no-verify`).
+    fn open(&self, index: usize, verify: bool) -> Result<RawTensor<'_>>;
+    /// The files this container was read from, with their sizes in bytes.
+    fn input_files(&self) -> Vec<(std::path::PathBuf, u64)>;
+}
