@@ -252,7 +252,8 @@ pub fn minifloat_to_f32(m: Minifloat, byte: u8) -> f32 {
     let emax = (1 << ebits) - 1;
     let signed = |x: f32| if sign == 1 { -x } else { x };
     match special {
-        Special::Fnuz if v == 1 << (width - 1) => return f32::NAN,
+        // ml_dtypes widens the fnuz NaN (0x80, sign bit set) to a negative quiet NaN.
+        Special::Fnuz if v == 1 << (width - 1) => return -f32::NAN,
         Special::Ieee if exp == emax => {
             return if mant == 0 {
                 signed(f32::INFINITY)
