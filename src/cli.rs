@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::plan::convert::ConvertOptions;
 use crate::plan::SelectOptions;
-use crate::run::{self, Job, OutputTarget, Reporter};
+use crate::run::{self, Job, Mode, OutputTarget, Reporter};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -31,14 +31,33 @@ Examples:
 INPUT may be a checkpoint prefix (model.ckpt), its .index or any .data-* file, a folder with a
 `checkpoint` state file or exactly one checkpoint, or a serialized TensorProto file.
 
-Exit status: 0 success; 1 bad, damaged or unreadable input; 2 usage error.";
+Make and CI:
+  tf2npy model.ckpt -o w.npz                  leaves an identical w.npz untouched (mtime kept)
+  tf2npy model.ckpt -o w.npz --check          exit 1 and list what changed if w.npz is stale
+  tf2npy model.ckpt -o w.npz --manifest w.json
+  tf2npy download/model.ckpt --verify         check every checksum of a download
+
+Exit status: 0 success; 1 bad, damaged or unreadable input, or --check found differences;
+2 usage error.";
 
 /// Convert TensorFlow checkpoints and tensors to NumPy .npy/.npz, without TensorFlow.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "tf2npy", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "tf2npy",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Args {
+    /// Generate shell completions or the man page instead of converting.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The input: checkpoint prefix, .index/.data-* file, folder, or TensorProto file.
-    pub input: PathBuf,
+    #[arg(required = true)]
+    pub input: Option<PathBuf>,
 
     /// Output: FILE.npz, FILE.npy, a folder (DIR/ or an existing folder), or - for stdout.
     /// Without -o, the tensors are listed.
@@ -85,28 +104,88 @@ pub struct Args {
     #[arg(long)]
     pub no_verify: bool,
 
+    /// Compare what would be written with the existing output, write nothing; exit 0 when
+    /// identical, 1 with a per-tensor summary when not.
+    #[arg(long, conflicts_with_all = ["dry_run", "verify"])]
+    pub check: bool,
+
+    /// Rewrite the output even when it already holds identical bytes (by default an
+    /// identical output is left untouched, keeping its mtime for make).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Write a JSON manifest: each tensor's name, source dtype, output dtype, shape and
+    /// SHA-256 of the payload, plus the input files and sizes.
+    #[arg(long, value_name = "FILE.json")]
+    pub manifest: Option<PathBuf>,
+
+    /// Read every tensor and check every checksum and slice cover; write nothing; exit 0/1.
+    #[arg(long, conflicts_with_all = ["output", "dry_run"])]
+    pub verify: bool,
+
+    /// Print what would be written (name, dtype, shape, bytes) without writing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// No progress bar and no warnings.
     #[arg(short, long)]
     pub quiet: bool,
 }
 
+/// Subcommands that document the tool rather than convert.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
 impl Args {
+    /// The input path (required unless a subcommand is given).
+    pub fn input(&self) -> Result<PathBuf> {
+        self.input
+            .clone()
+            .ok_or_else(|| Error::usage("an INPUT is required"))
+    }
+
     /// The conversion job these arguments describe (`None` when they ask for a listing).
     pub fn job(&self) -> Result<Option<Job>> {
-        let Some(out) = &self.output else {
-            return Ok(None);
+        let mode = if self.check {
+            Mode::Check
+        } else if self.dry_run {
+            Mode::DryRun
+        } else if self.verify {
+            Mode::Verify
+        } else {
+            Mode::Convert
+        };
+        let output = match (&self.output, mode) {
+            (None, Mode::Verify) => OutputTarget::Stdout,
+            (None, Mode::Convert) => return Ok(None),
+            (None, _) => return Err(Error::usage("--check and --dry-run need -o OUT")),
+            (Some(out), _) => OutputTarget::from_arg(out)?,
         };
         if self.list {
-            return Err(Error::usage("--list and -o cannot be combined"));
+            return Err(Error::usage(
+                "--list cannot be combined with -o, --check, --dry-run or --verify",
+            ));
         }
+        let select_all = mode == Mode::Verify;
         Ok(Some(Job {
-            input: self.input.clone(),
-            output: OutputTarget::from_arg(out)?,
+            input: self.input()?,
+            output,
+            force: self.force,
+            manifest: self.manifest.clone(),
+            mode,
             select: SelectOptions {
                 tensor: self.tensor.clone(),
                 select: self.select.clone(),
                 exclude: self.exclude.clone(),
-                all: self.all,
+                all: self.all || select_all,
                 short_names: self.short_names,
             },
             convert: ConvertOptions {
@@ -119,10 +198,27 @@ impl Args {
 }
 
 /// Runs the command described by `args`, writing data to stdout and messages to stderr.
-pub fn run(args: &Args) -> Result<()> {
+/// Returns the exit status for a run that did not fail (1 when `--check` found stale
+/// output).
+pub fn run(args: &Args) -> Result<u8> {
+    if let Some(cmd) = &args.command {
+        let mut out = std::io::stdout().lock();
+        let mut command = <Args as clap::CommandFactory>::command();
+        match cmd {
+            Command::Completions { shell } => {
+                clap_complete::generate(*shell, &mut command, "tf2npy", &mut out);
+            }
+            Command::Man => {
+                clap_mangen::Man::new(command)
+                    .render(&mut out)
+                    .map_err(|e| Error::io("<stdout>", e))?;
+            }
+        }
+        return Ok(EXIT_OK);
+    }
     match args.job()? {
         None => {
-            let container = run::open_input(&args.input)?;
+            let container = run::open_input(&args.input()?)?;
             let text = if args.json {
                 crate::listing::to_json(container.as_ref())
             } else {
@@ -131,13 +227,58 @@ pub fn run(args: &Args) -> Result<()> {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error.
             let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-            Ok(())
+            Ok(EXIT_OK)
         }
         Some(job) => {
             let mut reporter = TermReporter::new(args.quiet);
-            run::convert(&job, &mut reporter).map(|_| ())
+            let summary = run::convert(&job, &mut reporter)?;
+            Ok(report(&job, &summary))
         }
     }
+}
+
+/// Prints the outcome of a check, dry run or verification on stdout; returns the exit
+/// status.
+fn report(job: &Job, summary: &run::Summary) -> u8 {
+    let mut text = String::new();
+    let code = match job.mode {
+        Mode::Convert => EXIT_OK,
+        Mode::Check if summary.differences.is_empty() => EXIT_OK,
+        Mode::Check => {
+            for d in &summary.differences {
+                text.push_str(d);
+                text.push('\n');
+            }
+            EXIT_BAD_INPUT
+        }
+        Mode::DryRun => {
+            for p in &summary.planned {
+                let dims: Vec<String> = p.shape.iter().map(u64::to_string).collect();
+                text.push_str(&format!(
+                    "{}  {}  [{}]  {} bytes\n",
+                    p.name,
+                    p.descr,
+                    dims.join(", "),
+                    p.bytes
+                ));
+            }
+            text.push_str(&format!(
+                "would write {} arrays, {} bytes of data\n",
+                summary.tensors, summary.bytes
+            ));
+            EXIT_OK
+        }
+        Mode::Verify => {
+            text.push_str(&format!(
+                "verified {} tensors, {} bytes: OK\n",
+                summary.tensors, summary.bytes
+            ));
+            EXIT_OK
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    code
 }
 
 /// Below this many payload bytes no progress bar is shown.

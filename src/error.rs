@@ -105,6 +105,12 @@ impl Error {
         self
     }
 
+    /// True when writing to a closed pipe failed (`tf2npy ... -o - | head`): not an error
+    /// by Unix convention.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { err, .. } if err.kind() == io::ErrorKind::BrokenPipe)
+    }
+
     /// True for errors caused by the caller rather than by the input or the system.
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Usage(_))

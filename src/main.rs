@@ -8,7 +8,8 @@ use tf2npy::cli::{self, Args};
 fn main() -> ExitCode {
     let args = Args::parse();
     match cli::run(&args) {
-        Ok(()) => ExitCode::from(cli::EXIT_OK),
+        Ok(code) => ExitCode::from(code),
+        Err(err) if err.is_broken_pipe() => ExitCode::from(cli::EXIT_OK),
         Err(err) => {
             eprintln!("tf2npy: error: {err}");
             ExitCode::from(cli::exit_code(&err))

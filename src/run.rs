@@ -7,10 +7,13 @@ use crate::plan::convert::{to_numpy, ConvertOptions};
 use crate::plan::{self, Plan, SelectOptions, Source};
 use crate::source::Container;
 use crate::stream::ByteStream;
+use crate::write::atomic::AtomicFile;
+use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
 use crate::write::npy::NpyWriter;
 use crate::write::npz::NpzWriter;
-use crate::write::ArrayWriter;
+use crate::write::{ArrayHeader, ArrayWriter};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Where converted arrays go.
@@ -72,6 +75,27 @@ pub struct Job {
     pub compress: bool,
     /// Verify checksums while reading (on unless `--no-verify`).
     pub verify: bool,
+    /// Rewrite outputs even when they already hold identical bytes.
+    pub force: bool,
+    /// Write a JSON manifest of the written tensors here.
+    pub manifest: Option<PathBuf>,
+    /// What to do.
+    pub mode: Mode,
+}
+
+/// What a job does with the planned tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Write the output.
+    #[default]
+    Convert,
+    /// Compare with the existing output; write nothing (`--check`).
+    Check,
+    /// Describe what would be written; read no tensor data (`--dry-run`).
+    DryRun,
+    /// Read every tensor and verify checksums and slice coverage; write nothing
+    /// (`--verify`).
+    Verify,
 }
 
 /// Receives warnings and progress while a job runs.
@@ -98,10 +122,48 @@ impl Reporter for Silent {
 /// What a finished job did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Arrays written.
+    /// Arrays written (or checked, or verified).
     pub tensors: usize,
     /// Payload bytes written (headers excluded).
     pub bytes: u64,
+    /// For `--check`: the differences from the existing output (empty = up to date).
+    pub differences: Vec<String>,
+    /// For `--dry-run`: one line per array that would be written.
+    pub planned: Vec<PlannedArray>,
+    /// Manifest records of the arrays written.
+    pub records: Vec<ManifestRecord>,
+}
+
+/// An array `--dry-run` would write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedArray {
+    /// Output name.
+    pub name: String,
+    /// NumPy descr.
+    pub descr: String,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Payload bytes.
+    pub bytes: u64,
+}
+
+/// One written tensor, as recorded by `--manifest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestRecord {
+    /// Output name.
+    pub name: String,
+    /// Source name in the input.
+    pub source: String,
+    /// TensorFlow dtype name.
+    pub source_dtype: String,
+    /// NumPy descr written.
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// SHA-256 of the payload (the bytes after the `.npy` header), hex.
+    pub sha256: String,
 }
 
 /// Opens the input of a job (detecting its format).
@@ -109,33 +171,148 @@ pub fn open_input(path: &Path) -> Result<Box<dyn Container>> {
     formats::open(path)
 }
 
-/// Runs `job`: open, plan, write. Output appears only if every tensor was read cleanly.
+/// Runs `job`: open, plan, then write (or check, dry-run, verify). Output appears
+/// only if every tensor was read cleanly.
 pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     let container = open_input(&job.input)?;
     let plan = plan::build(container.as_ref(), &job.select)?;
     for w in &plan.warnings {
         reporter.warn(w);
     }
-    check_output(container.as_ref(), &plan, &job.output)?;
-    let mut writer: Box<dyn ArrayWriter> = match &job.output {
-        OutputTarget::Npz(p) => Box::new(NpzWriter::create(p, job.compress)?),
-        OutputTarget::Npy(p) => Box::new(NpyWriter::to_file(p)),
-        OutputTarget::Folder(p) => Box::new(FolderWriter::create(p)?),
-        OutputTarget::Stdout => Box::new(NpyWriter::to_stdout()),
+    if job.mode != Mode::Verify {
+        check_output(container.as_ref(), &plan, &job.output)?;
+    }
+    if job.mode == Mode::DryRun {
+        return dry_run(container.as_ref(), &plan, job);
+    }
+    let mut check: Option<CheckWriter> = None;
+    let mut writer: Box<dyn ArrayWriter> = match (job.mode, &job.output) {
+        (Mode::Verify, _) => Box::new(NullWriter),
+        (Mode::Check, out) => {
+            let target = match out {
+                OutputTarget::Npz(p) => CheckTarget::Npz(p.clone()),
+                OutputTarget::Npy(p) => CheckTarget::Npy(p.clone()),
+                OutputTarget::Folder(p) => CheckTarget::Folder(p.clone()),
+                OutputTarget::Stdout => {
+                    return Err(Error::usage(
+                        "--check needs an output file or folder, not -",
+                    ))
+                }
+            };
+            check = Some(CheckWriter::new(target)?);
+            Box::new(NullWriter)
+        }
+        (Mode::Convert | Mode::DryRun, OutputTarget::Npz(p)) => {
+            Box::new(NpzWriter::create(p, job.compress, job.force)?)
+        }
+        (Mode::Convert | Mode::DryRun, OutputTarget::Npy(p)) => {
+            Box::new(NpyWriter::to_file(p, job.force))
+        }
+        (Mode::Convert | Mode::DryRun, OutputTarget::Folder(p)) => {
+            Box::new(FolderWriter::create(p, job.force)?)
+        }
+        (Mode::Convert | Mode::DryRun, OutputTarget::Stdout) => Box::new(NpyWriter::to_stdout()),
     };
     let total: u64 = plan
         .tensors
         .iter()
-        .map(|t| match t.source {
-            Source::Entry(i) => container.entries()[i].stored_bytes,
-        })
+        .map(|t| source_bytes(container.as_ref(), &t.source))
         .sum();
     reporter.begin(total);
-    let result = write_all(container.as_ref(), &plan, job, writer.as_mut(), reporter);
+    let result = match check.as_mut() {
+        Some(c) => write_all(container.as_ref(), &plan, job, c, reporter),
+        None => write_all(container.as_ref(), &plan, job, writer.as_mut(), reporter),
+    };
     reporter.end();
-    let summary = result?;
+    let mut summary = result?;
     writer.finish()?;
+    if let Some(c) = check {
+        summary.differences = c.into_differences().iter().map(|d| d.to_string()).collect();
+    }
+    if let Some(path) = &job.manifest {
+        write_manifest(path, container.as_ref(), job, &summary)?;
+    }
     Ok(summary)
+}
+
+/// Stored bytes behind a planned array (for progress).
+fn source_bytes(container: &dyn Container, source: &Source) -> u64 {
+    match source {
+        Source::Entry(i) => container.entries()[*i].stored_bytes,
+    }
+}
+
+/// `--dry-run`: headers only. String widths need a pass over the lengths, nothing more.
+fn dry_run(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Summary> {
+    let ctx = Ctx::file(container.path());
+    let mut summary = Summary::default();
+    for t in &plan.tensors {
+        let Source::Entry(i) = t.source;
+        let entry = &container.entries()[i];
+        let raw = container
+            .open(i, false)
+            .map_err(|e| e.in_tensor(&entry.name))?;
+        let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
+        let bytes = arr.header.byte_len().unwrap_or(u64::MAX);
+        summary.tensors += 1;
+        summary.bytes = summary.bytes.saturating_add(bytes);
+        summary.planned.push(PlannedArray {
+            name: t.name.clone(),
+            descr: arr.header.descr.clone(),
+            shape: arr.header.shape.clone(),
+            bytes,
+        });
+    }
+    Ok(summary)
+}
+
+/// Writes the `--manifest` JSON: inputs with sizes, then every written array sorted by
+/// name. Deterministic: no timestamps, no absolute paths beyond what the user typed.
+fn write_manifest(
+    path: &Path,
+    container: &dyn Container,
+    job: &Job,
+    summary: &Summary,
+) -> Result<()> {
+    let inputs: Vec<serde_json::Value> = container
+        .input_files()
+        .iter()
+        .map(|(p, size)| serde_json::json!({"path": p.to_string_lossy(), "bytes": size}))
+        .collect();
+    let tensors: Vec<serde_json::Value> = summary
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "source": r.source,
+                "source_dtype": r.source_dtype,
+                "dtype": r.dtype,
+                "shape": r.shape,
+                "bytes": r.bytes,
+                "sha256": r.sha256,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "tool": format!("tf2npy {}", env!("CARGO_PKG_VERSION")),
+        "input": job.input.to_string_lossy(),
+        "container": container.kind(),
+        "input_files": inputs,
+        "output": job.output.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| "-".into()),
+        "tensors": tensors,
+    });
+    let mut text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    text.push('\n');
+    let file = AtomicFile::create(path, job.force)?;
+    {
+        use std::io::Write;
+        let mut f = file.file()?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    file.commit().map(|_| ())
 }
 
 fn write_all(
@@ -158,12 +335,25 @@ fn write_all(
         let mut counted = Counted {
             inner: arr.data,
             reporter: &mut *reporter,
+            hasher: job.manifest.as_ref().map(|_| Sha256::new()),
         };
         writer
             .add(&t.name, &arr.header, &mut counted)
             .map_err(|e| e.in_tensor(&entry.name))?;
+        let bytes = arr.header.byte_len().unwrap_or(0);
         summary.tensors += 1;
-        summary.bytes += arr.header.byte_len().unwrap_or(0);
+        summary.bytes += bytes;
+        if let Some(h) = counted.hasher.take() {
+            summary.records.push(ManifestRecord {
+                name: t.name.clone(),
+                source: entry.name.clone(),
+                source_dtype: entry.dtype.name().to_string(),
+                dtype: arr.header.descr.clone(),
+                shape: arr.header.shape.clone(),
+                bytes,
+                sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            });
+        }
     }
     Ok(summary)
 }
@@ -199,17 +389,35 @@ fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -
     Ok(())
 }
 
-/// Passes bytes through, telling the reporter how many went by.
+/// Passes bytes through, telling the reporter how many went by and hashing them for
+/// the manifest.
 struct Counted<'a, 'r> {
     inner: Box<dyn ByteStream + 'a>,
     reporter: &'r mut dyn Reporter,
+    hasher: Option<Sha256>,
 }
 
-// SAFETY-free: the reporter is only used on the calling thread.
 impl ByteStream for Counted<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         let n = self.inner.read(buf)?;
         self.reporter.advance(n as u64);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         Ok(n)
+    }
+}
+
+/// Consumes payloads without writing them (`--verify`, and `--check`'s placeholder).
+struct NullWriter;
+
+impl ArrayWriter for NullWriter {
+    fn add(&mut self, name: &str, header: &ArrayHeader, data: &mut dyn ByteStream) -> Result<()> {
+        let len = header.byte_len().unwrap_or(0);
+        crate::write::copy_exact(data, &mut std::io::sink(), len, name, Path::new("<verify>"))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }

@@ -11,11 +11,14 @@ use tempfile::NamedTempFile;
 pub struct AtomicFile {
     target: PathBuf,
     temp: NamedTempFile,
+    force: bool,
 }
 
 impl AtomicFile {
-    /// Creates a temporary file in `target`'s folder (which must exist).
-    pub fn create(target: &Path) -> Result<Self> {
+    /// Creates a temporary file in `target`'s folder (which must exist). On commit, an
+    /// existing target with identical content is left untouched (mtime kept) unless
+    /// `force` is set.
+    pub fn create(target: &Path, force: bool) -> Result<Self> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -32,6 +35,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_path_buf(),
             temp,
+            force,
         })
     }
 
@@ -48,11 +52,19 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Renames the temporary file over the target. Output files get ordinary
-    /// permissions (0644), not the temporary file's 0600. Like `cp` and `np.save`, this
-    /// does not fsync: the rename makes the file appear whole or not at all.
-    pub fn commit(self) -> Result<()> {
+    /// Renames the temporary file over the target, unless the target already holds the
+    /// same bytes (and `force` is off): then the temporary file is deleted and the
+    /// target keeps its mtime. Returns whether the target was (re)written. Output files
+    /// get ordinary permissions (0644), not the temporary file's 0600. Like `cp` and
+    /// `np.save`, this does not fsync: the rename makes the file appear whole or not at
+    /// all.
+    pub fn commit(self) -> Result<bool> {
         let target = self.target;
+        if !self.force
+            && same_content(self.temp.path(), &target).map_err(|e| Error::io(&target, e))?
+        {
+            return Ok(false);
+        }
         let file = self.temp.as_file();
         #[cfg(unix)]
         {
@@ -64,7 +76,32 @@ impl AtomicFile {
         self.temp
             .persist(&target)
             .map_err(|e| Error::io(&target, e.error))?;
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// True when `b` exists and has exactly the bytes of `a` (compared in chunks).
+fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (Ok(mb), Ok(ma)) = (std::fs::metadata(b), std::fs::metadata(a)) else {
+        return Ok(false);
+    };
+    if !mb.is_file() || mb.len() != ma.len() {
+        return Ok(false);
+    }
+    let mut fa = std::io::BufReader::with_capacity(1 << 20, File::open(a)?);
+    let mut fb = std::io::BufReader::with_capacity(1 << 20, File::open(b)?);
+    let mut ba = vec![0u8; 1 << 20];
+    let mut bb = vec![0u8; 1 << 20];
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
     }
 }
 

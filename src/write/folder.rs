@@ -13,15 +13,18 @@ use std::path::{Component, Path, PathBuf};
 pub struct FolderWriter {
     root: PathBuf,
     pending: Vec<AtomicFile>,
+    force: bool,
 }
 
 impl FolderWriter {
-    /// A writer into the folder `root`, created if missing.
-    pub fn create(root: &Path) -> Result<Self> {
+    /// A writer into the folder `root`, created if missing. Identical existing files are
+    /// left untouched unless `force`.
+    pub fn create(root: &Path, force: bool) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         Ok(FolderWriter {
             root: root.to_path_buf(),
             pending: Vec::new(),
+            force,
         })
     }
 
@@ -53,7 +56,7 @@ impl ArrayWriter for FolderWriter {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let file = AtomicFile::create(&path)?;
+        let file = AtomicFile::create(&path, self.force)?;
         let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
         w.write_all(&header.to_bytes())
             .map_err(|e| Error::io(&path, e))?;

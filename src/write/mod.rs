@@ -7,6 +7,7 @@
 //! previous file intact.
 
 pub mod atomic;
+pub mod check;
 pub mod folder;
 pub mod npy;
 pub mod npz;

@@ -6,7 +6,7 @@ use super::atomic::AtomicFile;
 use super::{copy_exact, ArrayWriter};
 use crate::error::{Error, Result};
 use crate::stream::ByteStream;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// `ARRAY_ALIGN` in numpy: the data starts at a multiple of this.
@@ -75,6 +75,51 @@ impl ArrayHeader {
     }
 }
 
+/// Reads a `.npy` header from `r`, leaving `r` at the first payload byte. Returns the
+/// descr and shape, or a reason why this is not an `.npy` tf2npy can compare.
+pub fn read_header(r: &mut dyn Read) -> std::result::Result<(String, Vec<u64>), String> {
+    let mut pre = [0u8; 8];
+    r.read_exact(&mut pre).map_err(|e| e.to_string())?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err("not an .npy file".into());
+    }
+    let hlen = if pre[6] == 1 {
+        let mut l = [0u8; 2];
+        r.read_exact(&mut l).map_err(|e| e.to_string())?;
+        usize::from(u16::from_le_bytes(l))
+    } else {
+        let mut l = [0u8; 4];
+        r.read_exact(&mut l).map_err(|e| e.to_string())?;
+        let n = u32::from_le_bytes(l);
+        if n > 1 << 20 {
+            return Err("header too large".into());
+        }
+        n as usize
+    };
+    let mut text = vec![0u8; hlen];
+    r.read_exact(&mut text).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&text);
+    let descr = text
+        .split("'descr': '")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .ok_or("no descr in header")?
+        .to_string();
+    if !text.contains("'fortran_order': False") {
+        return Err("Fortran-ordered array".into());
+    }
+    let dims = text
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or("no shape in header")?;
+    let mut shape = Vec::new();
+    for d in dims.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        shape.push(d.parse().map_err(|_| format!("bad dimension `{d}`"))?);
+    }
+    Ok((descr, shape))
+}
+
 /// HEADER_LEN for a dict of `hlen` bytes (newline included) after an 8-byte magic and a
 /// `len_field`-byte length: numpy always pads by 1..=64 bytes.
 fn wrap_len(hlen: usize, len_field: usize) -> usize {
@@ -87,15 +132,18 @@ pub struct NpyWriter {
     target: Option<PathBuf>,
     file: Option<AtomicFile>,
     written: bool,
+    force: bool,
 }
 
 impl NpyWriter {
     /// A writer for the file at `path`; nothing is created until [`ArrayWriter::add`].
-    pub fn to_file(path: &Path) -> Self {
+    /// An identical existing file is left untouched unless `force`.
+    pub fn to_file(path: &Path, force: bool) -> Self {
         NpyWriter {
             target: Some(path.to_path_buf()),
             file: None,
             written: false,
+            force,
         }
     }
 
@@ -105,6 +153,7 @@ impl NpyWriter {
             target: None,
             file: None,
             written: false,
+            force: true,
         }
     }
 }
@@ -122,7 +171,7 @@ impl ArrayWriter for NpyWriter {
             .ok_or_else(|| Error::usage(format!("array `{name}` is too large")))?;
         match &self.target {
             Some(path) => {
-                let file = AtomicFile::create(path)?;
+                let file = AtomicFile::create(path, self.force)?;
                 let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
                 w.write_all(&header.to_bytes())
                     .map_err(|e| Error::io(path, e))?;

@@ -27,8 +27,9 @@ pub struct NpzWriter {
 impl NpzWriter {
     /// Starts an archive at `path` (written to a temporary sibling until `finish`).
     /// `compress` deflates members (`np.savez_compressed`); otherwise they are stored.
-    pub fn create(path: &Path, compress: bool) -> Result<Self> {
-        let file = AtomicFile::create(path)?;
+    /// An identical existing archive is left untouched unless `force`.
+    pub fn create(path: &Path, compress: bool, force: bool) -> Result<Self> {
+        let file = AtomicFile::create(path, force)?;
         let w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
         Ok(NpzWriter {
             path: path.to_path_buf(),
@@ -80,6 +81,6 @@ impl ArrayWriter for NpzWriter {
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
         w.flush().map_err(|e| Error::io(&path, e))?;
         drop(w);
-        file.commit()
+        file.commit().map(|_| ())
     }
 }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod make;
 mod numpy;
 mod tensorproto;
