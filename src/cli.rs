@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::convert::ConvertOptions;
+use crate::plan::sparse::SparseMode;
 use crate::plan::SelectOptions;
 use crate::run::{self, Job, Mode, OutputTarget, Reporter};
 use clap::Parser;
@@ -96,6 +97,19 @@ pub struct Args {
     #[arg(long)]
     pub compress: bool,
 
+    /// Threads for --compress (0 = one per core). The output is identical for any count.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// SavedModel: also write the Const tensors of the graph and its functions.
+    #[arg(long)]
+    pub constants: bool,
+
+    /// Sparse tensors (serialized, or stored as X/indices, X/values, X/dense_shape):
+    /// write each as one dense array, or keep the parts.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = SparseMode::Densify)]
+    pub sparse: SparseMode,
+
     /// Keep bfloat16/float8/float4 as raw bits (<u2 / |u1) instead of widening them to float32.
     #[arg(long)]
     pub raw_bits: bool,
@@ -145,6 +159,14 @@ pub enum Command {
 }
 
 impl Args {
+    /// The reader options (`--constants`, `--sparse`).
+    pub fn open_options(&self) -> crate::formats::OpenOptions {
+        crate::formats::OpenOptions {
+            constants: self.constants,
+            sparse: self.sparse,
+        }
+    }
+
     /// The input path (required unless a subcommand is given).
     pub fn input(&self) -> Result<PathBuf> {
         self.input
@@ -187,12 +209,15 @@ impl Args {
                 exclude: self.exclude.clone(),
                 all: self.all || select_all,
                 short_names: self.short_names,
+                sparse: self.sparse,
             },
             convert: ConvertOptions {
                 raw_bits: self.raw_bits,
             },
             compress: self.compress,
+            threads: self.threads,
             verify: !self.no_verify,
+            constants: self.constants,
         }))
     }
 }
@@ -218,7 +243,7 @@ pub fn run(args: &Args) -> Result<u8> {
     }
     match args.job()? {
         None => {
-            let container = run::open_input(&args.input()?)?;
+            let container = run::open_input(&args.input()?, &args.open_options())?;
             let text = if args.json {
                 crate::listing::to_json(container.as_ref())
             } else {

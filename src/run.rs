@@ -11,7 +11,7 @@ use crate::write::atomic::AtomicFile;
 use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
 use crate::write::npy::NpyWriter;
-use crate::write::npz::NpzWriter;
+use crate::write::npz::{Compression, NpzWriter};
 use crate::write::{ArrayHeader, ArrayWriter};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -73,8 +73,12 @@ pub struct Job {
     pub convert: ConvertOptions,
     /// Deflate `.npz` members.
     pub compress: bool,
+    /// Threads for deflating (0 = one per core).
+    pub threads: usize,
     /// Verify checksums while reading (on unless `--no-verify`).
     pub verify: bool,
+    /// SavedModel: also write the `Const` tensors of the graph and its functions.
+    pub constants: bool,
     /// Rewrite outputs even when they already hold identical bytes.
     pub force: bool,
     /// Write a JSON manifest of the written tensors here.
@@ -166,15 +170,25 @@ pub struct ManifestRecord {
     pub sha256: String,
 }
 
+impl Job {
+    /// The reader options this job implies.
+    pub fn open_options(&self) -> formats::OpenOptions {
+        formats::OpenOptions {
+            constants: self.constants,
+            sparse: self.select.sparse,
+        }
+    }
+}
+
 /// Opens the input of a job (detecting its format).
-pub fn open_input(path: &Path) -> Result<Box<dyn Container>> {
-    formats::open(path)
+pub fn open_input(path: &Path, opts: &formats::OpenOptions) -> Result<Box<dyn Container>> {
+    formats::open(path, opts)
 }
 
 /// Runs `job`: open, plan, then write (or check, dry-run, verify). Output appears
 /// only if every tensor was read cleanly.
 pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
-    let container = open_input(&job.input)?;
+    let container = open_input(&job.input, &job.open_options())?;
     let plan = plan::build(container.as_ref(), &job.select)?;
     for w in &plan.warnings {
         reporter.warn(w);
@@ -202,9 +216,11 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
             check = Some(CheckWriter::new(target)?);
             Box::new(NullWriter)
         }
-        (Mode::Convert | Mode::DryRun, OutputTarget::Npz(p)) => {
-            Box::new(NpzWriter::create(p, job.compress, job.force)?)
-        }
+        (Mode::Convert | Mode::DryRun, OutputTarget::Npz(p)) => Box::new(NpzWriter::create(
+            p,
+            Compression::new(job.compress, job.threads),
+            job.force,
+        )?),
         (Mode::Convert | Mode::DryRun, OutputTarget::Npy(p)) => {
             Box::new(NpyWriter::to_file(p, job.force))
         }
@@ -237,9 +253,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
 
 /// Stored bytes behind a planned array (for progress).
 fn source_bytes(container: &dyn Container, source: &Source) -> u64 {
-    match source {
-        Source::Entry(i) => container.entries()[*i].stored_bytes,
-    }
+    source.stored_bytes(container)
 }
 
 /// `--dry-run`: headers only. String widths need a pass over the lengths, nothing more.
@@ -247,11 +261,8 @@ fn dry_run(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Summary>
     let ctx = Ctx::file(container.path());
     let mut summary = Summary::default();
     for t in &plan.tensors {
-        let Source::Entry(i) = t.source;
-        let entry = &container.entries()[i];
-        let raw = container
-            .open(i, false)
-            .map_err(|e| e.in_tensor(&entry.name))?;
+        let (entry, raw) = t.source.open(container, false)?;
+        let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let bytes = arr.header.byte_len().unwrap_or(u64::MAX);
         summary.tensors += 1;
@@ -325,12 +336,9 @@ fn write_all(
     let ctx = Ctx::file(container.path());
     let mut summary = Summary::default();
     for t in &plan.tensors {
-        let Source::Entry(i) = t.source;
-        let entry = &container.entries()[i];
         reporter.tensor(&t.name);
-        let raw = container
-            .open(i, job.verify)
-            .map_err(|e| e.in_tensor(&entry.name))?;
+        let (entry, raw) = t.source.open(container, job.verify)?;
+        let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let mut counted = Counted {
             inner: arr.data,

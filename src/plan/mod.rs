@@ -1,14 +1,19 @@
 //! The plan: which tensors to write and under what names, decided and validated before a
 //! byte of output is written. Selection (`--tensor`, `--select`, `--exclude`, `--all`),
 //! renaming (`--short-names`), refusal of name clashes, and skipping of tensors no NumPy
-//! array can hold (with a warning, or an error when the tensor was asked for by name).
+//! array can hold (with a warning, or an error when the tensor was asked for by name),
+//! and grouping of sparse parts stored as siblings into one dense output ([`sparse`]).
 
 pub mod convert;
 pub mod names;
+pub mod sparse;
 
+use crate::dtype::DataType;
 use crate::error::{Error, Result};
-use crate::source::Container;
+use crate::source::{Container, Entry, RawTensor};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use sparse::SparseMode;
+use std::collections::HashSet;
 
 /// How to choose and name tensors.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +28,9 @@ pub struct SelectOptions {
     pub all: bool,
     /// Name outputs by their readable TF2 object path (see [`names::short_name`]).
     pub short_names: bool,
+    /// Densify sparse tensors stored as sibling `X/indices`, `X/values`, `X/dense_shape`
+    /// into one array `X` (the default), or keep the parts (`--sparse keep`).
+    pub sparse: SparseMode,
 }
 
 /// Where a planned output's data comes from.
@@ -30,6 +38,74 @@ pub struct SelectOptions {
 pub enum Source {
     /// One entry of the container, by index.
     Entry(usize),
+    /// A sparse tensor stored as three sibling entries (by index), written dense.
+    Sparse {
+        /// `X/indices`: int64 `[nnz, rank]`.
+        indices: usize,
+        /// `X/values`: `[nnz]`.
+        values: usize,
+        /// `X/dense_shape`: int64 `[rank]`.
+        dense_shape: usize,
+    },
+}
+
+impl Source {
+    /// The container entries this output reads.
+    pub fn entries(&self) -> Vec<usize> {
+        match *self {
+            Source::Entry(i) => vec![i],
+            Source::Sparse {
+                indices,
+                values,
+                dense_shape,
+            } => vec![indices, values, dense_shape],
+        }
+    }
+
+    /// Payload bytes the source occupies in the input (for progress).
+    pub fn stored_bytes(&self, container: &dyn Container) -> u64 {
+        let entries = container.entries();
+        self.entries()
+            .into_iter()
+            .map(|i| entries[i].stored_bytes)
+            .sum()
+    }
+
+    /// Opens the source: the entry it stands for (for a sparse tensor, the dense tensor:
+    /// its name, the values' dtype and the dense shape read from `dense_shape`) and its
+    /// data stream. Errors name the tensor.
+    pub fn open<'a>(
+        &self,
+        container: &'a dyn Container,
+        verify: bool,
+    ) -> Result<(Entry, RawTensor<'a>)> {
+        match *self {
+            Source::Entry(i) => {
+                let entry = container.entries()[i].clone();
+                let raw = container
+                    .open(i, verify)
+                    .map_err(|e| e.in_tensor(&entry.name))?;
+                Ok((entry, raw))
+            }
+            Source::Sparse {
+                indices,
+                values,
+                dense_shape,
+            } => {
+                let entries = container.entries();
+                let name = sparse::group_name(&entries[indices].name)
+                    .unwrap_or(&entries[indices].name)
+                    .to_string();
+                let group = sparse::SparseGroup {
+                    name,
+                    indices,
+                    values,
+                    dense_shape,
+                };
+                sparse::open_group(container, &group, verify)
+            }
+        }
+    }
 }
 
 /// One array to write.
@@ -60,52 +136,114 @@ fn globset(patterns: &[String], flag: &str) -> Result<GlobSet> {
         .map_err(|e| Error::usage(format!("bad {flag} patterns: {e}")))
 }
 
+/// A tensor the plan may write: an entry, or a sparse tensor made of sibling entries.
+struct Candidate {
+    /// The name in the container (the common prefix for a sparse group).
+    name: String,
+    dtype: DataType,
+    hidden: bool,
+    source: Source,
+    /// A part of a sparse group: written on its own only when asked for by `--tensor`.
+    part_of_group: bool,
+}
+
 /// Builds the plan for `container`.
 pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
     let select = globset(&opts.select, "--select")?;
     let exclude = globset(&opts.exclude, "--exclude")?;
     let mut plan = Plan::default();
     let entries = container.entries();
-    for (i, e) in entries.iter().enumerate() {
-        let out_name = if opts.short_names {
-            names::short_name(&e.name)
+    let groups = match opts.sparse {
+        SparseMode::Densify => sparse::find_groups(entries, &mut plan.warnings),
+        SparseMode::Keep => Vec::new(),
+    };
+    let parts: HashSet<usize> = groups
+        .iter()
+        .flat_map(|g| [g.indices, g.values, g.dense_shape])
+        .collect();
+    let mut candidates: Vec<Candidate> = groups
+        .into_iter()
+        .map(|g| Candidate {
+            dtype: entries[g.values].dtype,
+            hidden: false,
+            source: Source::Sparse {
+                indices: g.indices,
+                values: g.values,
+                dense_shape: g.dense_shape,
+            },
+            name: g.name,
+            part_of_group: false,
+        })
+        .collect();
+    candidates.extend(entries.iter().enumerate().map(|(i, e)| Candidate {
+        name: e.name.clone(),
+        dtype: e.dtype,
+        hidden: e.hidden,
+        source: Source::Entry(i),
+        part_of_group: parts.contains(&i),
+    }));
+    let out_name = |c: &Candidate| {
+        if opts.short_names {
+            names::short_name(&c.name)
         } else {
-            e.name.clone()
-        };
-        let named = |want: &str| want == e.name || want == out_name;
-        if let Some(want) = &opts.tensor {
-            if !named(want) {
+            c.name.clone()
+        }
+    };
+    // `--tensor` names a dense sparse tensor or an ungrouped entry; a part of a group
+    // only when nothing else has that name.
+    let wanted: Option<Vec<bool>> = opts.tensor.as_ref().map(|want| {
+        let named: Vec<bool> = candidates
+            .iter()
+            .map(|c| *want == c.name || *want == out_name(c))
+            .collect();
+        let whole = candidates
+            .iter()
+            .zip(&named)
+            .any(|(c, &n)| n && !c.part_of_group);
+        candidates
+            .iter()
+            .zip(named)
+            .map(|(c, n)| n && (!c.part_of_group || !whole))
+            .collect()
+    });
+    for (k, c) in candidates.iter().enumerate() {
+        let out = out_name(c);
+        if let Some(wanted) = &wanted {
+            if !wanted[k] {
                 continue;
             }
         } else {
-            if e.hidden && !opts.all {
+            if c.part_of_group {
                 continue;
             }
-            if !opts.select.is_empty() && !select.is_match(&e.name) && !select.is_match(&out_name) {
+            if c.hidden && !opts.all {
                 continue;
             }
-            if exclude.is_match(&e.name) || exclude.is_match(&out_name) {
+            if !opts.select.is_empty() && !select.is_match(&c.name) && !select.is_match(&out) {
+                continue;
+            }
+            if exclude.is_match(&c.name) || exclude.is_match(&out) {
                 continue;
             }
         }
-        if !e.dtype.is_convertible() {
+        if !c.dtype.is_convertible() {
             let msg = format!(
                 "`{}` is a {} tensor, which no NumPy array can hold",
-                e.name, e.dtype
+                c.name, c.dtype
             );
             if opts.tensor.is_some() {
                 return Err(Error::Unsupported {
                     file: container.path().to_path_buf(),
-                    tensor: Some(e.name.clone()),
-                    detail: format!("{} tensors have no NumPy equivalent", e.dtype),
+                    tensor: Some(c.name.clone()),
+                    detail: format!("{} tensors have no NumPy equivalent", c.dtype),
                 });
             }
             plan.warnings.push(format!("skipping {msg}"));
             continue;
         }
         plan.tensors.push(PlannedTensor {
-            name: out_name,
-            source: Source::Entry(i),
+            name: out,
+            source: c.source.clone(),
         });
     }
     if let Some(want) = &opts.tensor {
@@ -121,7 +259,8 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
     for pair in plan.tensors.windows(2) {
         if pair[0].name == pair[1].name {
             return Err(Error::usage(format!(
-                "two tensors would both be written as `{}`; drop --short-names or use --exclude",
+                "two tensors would both be written as `{}`; drop --short-names, use --exclude \
+                 or --sparse keep",
                 pair[0].name
             )));
         }

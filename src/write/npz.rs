@@ -1,86 +1,579 @@
-//! `.npz` output: a ZIP archive of `NAME.npy` members, written with the `zip` crate
-//! (9.x) the way `np.savez` / `np.savez_compressed` write it: ZIP64 extra fields on
-//! every member (`large_file`), fixed 1980-01-01 timestamps, mode 0644, members in the
-//! order given (the plan sorts them), so the same input gives the same bytes.
+//! `.npz` output: a ZIP archive of `NAME.npy` members laid out the way `np.savez` /
+//! `np.savez_compressed` write it (ZIP64 extra on every local header, as numpy's
+//! `force_zip64=True`; 1980-01-01 timestamps; members in the order given, which the
+//! plan sorts), so the same input always gives the same bytes.
+//!
+//! Every member streams in bounded memory: the CRC-32 is computed while the payload goes
+//! by, and the local header's CRC and sizes are patched by a seek afterwards (the
+//! output is a seekable temporary file from [`AtomicFile`]). With
+//! [`Compression::Deflate`], members are cut into fixed 1 MiB blocks deflated on
+//! several threads ([`deflate`]); the archive bytes do not depend on the thread count.
+//!
+//! # Why a hand-written ZIP writer
+//!
+//! Until now this used the `zip` crate's `ZipWriter`. Its only entry points for data
+//! compressed elsewhere are `add_prepared_file` (a `PreparedZipFile` holds the whole
+//! compressed member in a `Vec`) and `raw_copy_file*` (a `ZipFile` read from another
+//! archive, whose CRC and compressed size must be known before the local header is
+//! written). `start_entry`, which could take raw values, is private, and the crate
+//! denies `unsafe`, so there is no safe way to stream pre-compressed deflate blocks
+//! of unknown total size into one of its entries. Parallel compression through it would
+//! mean holding (or spooling and copying) every compressed member whole. So the archive
+//! is written here ([`zip64`], about 250 lines, byte layout checked by tests against
+//! the `zip` crate's reader, CPython's `zipfile` and `numpy.load`), and the `zip` crate
+//! is kept for reading only (`--check` and tests).
+
+pub mod deflate;
+pub mod zip64;
 
 use super::atomic::AtomicFile;
-use super::{copy_exact, ArrayHeader, ArrayWriter};
+use super::{ArrayHeader, ArrayWriter, CHUNK_BYTES};
 use crate::error::{Error, Result};
 use crate::stream::ByteStream;
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use zip64::{Limits, Method, ZipWriter};
 
 /// Deflate level used by `--compress` (zlib's default, as `np.savez_compressed`).
-pub const DEFLATE_LEVEL: i64 = 6;
+pub const DEFLATE_LEVEL: u32 = 6;
+
+/// Uncompressed bytes per independently deflated block. Fixed (not derived from the
+/// thread count) so the output is the same on every machine with the same deflate
+/// backend; changing it changes the compressed bytes.
+pub const DEFLATE_BLOCK: usize = 1 << 20;
+
+/// How members are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Stored as is (`np.savez`).
+    #[default]
+    Stored,
+    /// Deflated at [`DEFLATE_LEVEL`] (`np.savez_compressed`), on up to `threads`
+    /// threads; 0 means one per available core. The bytes written do not depend on
+    /// `threads`.
+    Deflate {
+        /// Compression threads; 0 = all available cores.
+        threads: usize,
+    },
+}
+
+impl Compression {
+    /// `Deflate { threads }` when `compress`, else `Stored`.
+    pub fn new(compress: bool, threads: usize) -> Self {
+        if compress {
+            Compression::Deflate { threads }
+        } else {
+            Compression::Stored
+        }
+    }
+}
+
+/// The number of threads `threads` stands for (0 = every available core).
+fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    }
+}
 
 /// Writes arrays as members of a `.npz` archive.
 pub struct NpzWriter {
     path: PathBuf,
     file: AtomicFile,
     zip: ZipWriter<BufWriter<File>>,
-    compress: bool,
+    compression: Compression,
+    threads: usize,
+    block: usize,
+    names: HashSet<String>,
+    /// Set while a member is being written; still set after a failure, which leaves
+    /// the archive unusable.
+    broken: bool,
 }
 
 impl NpzWriter {
-    /// Starts an archive at `path` (written to a temporary sibling until `finish`).
-    /// `compress` deflates members (`np.savez_compressed`); otherwise they are stored.
-    /// An identical existing archive is left untouched unless `force`.
-    pub fn create(path: &Path, compress: bool, force: bool) -> Result<Self> {
+    /// Starts an archive at `path` (written to a temporary sibling until `finish`),
+    /// its members stored or deflated as `compression` says. An identical existing
+    /// archive is left untouched unless `force`.
+    pub fn create(path: &Path, compression: Compression, force: bool) -> Result<Self> {
+        Self::with_settings(path, compression, force, DEFLATE_BLOCK, Limits::STANDARD)
+    }
+
+    fn with_settings(
+        path: &Path,
+        compression: Compression,
+        force: bool,
+        block: usize,
+        limits: Limits,
+    ) -> Result<Self> {
         let file = AtomicFile::create(path, force)?;
-        let w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
+        let w = BufWriter::with_capacity(CHUNK_BYTES, file.file()?);
+        let threads = match compression {
+            Compression::Stored => 1,
+            Compression::Deflate { threads } => resolve_threads(threads),
+        };
         Ok(NpzWriter {
             path: path.to_path_buf(),
             file,
-            zip: ZipWriter::new(w),
-            compress,
+            zip: ZipWriter::new(w, limits),
+            compression,
+            threads,
+            block,
+            names: HashSet::new(),
+            broken: false,
         })
     }
 
-    /// The options every member is written with.
-    pub fn member_options(compress: bool) -> SimpleFileOptions {
-        let base = SimpleFileOptions::default()
-            .last_modified_time(DateTime::default())
-            .unix_permissions(0o644)
-            .large_file(true);
-        if compress {
-            base.compression_method(CompressionMethod::Deflated)
-                .compression_level(Some(DEFLATE_LEVEL))
-        } else {
-            base.compression_method(CompressionMethod::Stored)
+    fn write_member(
+        &mut self,
+        member: &str,
+        name: &str,
+        header: &ArrayHeader,
+        data: &mut dyn ByteStream,
+    ) -> Result<()> {
+        let len = header
+            .byte_len()
+            .ok_or_else(|| Error::usage(format!("array `{name}` is too large")))?;
+        let head = header.to_bytes();
+        let total = len
+            .checked_add(head.len() as u64)
+            .ok_or_else(|| Error::usage(format!("array `{name}` is too large")))?;
+        let path = &self.path;
+        let io = |e| Error::io(path, e);
+        let zip = &mut self.zip;
+        let mut payload = Payload::new(&head, data, len, name);
+        match self.compression {
+            Compression::Stored => {
+                zip.begin(member, Method::Stored, total).map_err(io)?;
+                let mut buf =
+                    vec![0u8; CHUNK_BYTES.min(usize::try_from(total).unwrap_or(CHUNK_BYTES))];
+                let mut left = total;
+                while left > 0 {
+                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    payload.fill(&mut buf[..n])?;
+                    zip.write(&buf[..n]).map_err(io)?;
+                    left -= n as u64;
+                }
+            }
+            Compression::Deflate { .. } => {
+                zip.begin(member, Method::Deflated, total).map_err(io)?;
+                deflate::compress(
+                    &mut |buf| payload.fill(buf),
+                    total,
+                    DEFLATE_LEVEL,
+                    self.block,
+                    self.threads,
+                    &mut |bytes| zip.write(bytes).map_err(io),
+                    path,
+                )?;
+            }
         }
+        let crc = payload.finish()?;
+        zip.end(crc, total).map_err(io)
     }
 }
 
 impl ArrayWriter for NpzWriter {
     fn add(&mut self, name: &str, header: &ArrayHeader, data: &mut dyn ByteStream) -> Result<()> {
-        let len = header
-            .byte_len()
-            .ok_or_else(|| Error::usage(format!("array `{name}` is too large")))?;
+        if self.broken {
+            return Err(Error::usage(format!(
+                "internal error: {} cannot take `{name}` after an earlier failure",
+                self.path.display()
+            )));
+        }
         let member = format!("{name}.npy");
-        let zip_err = |e: zip::result::ZipError| Error::io(&self.path, std::io::Error::other(e));
-        self.zip
-            .start_file(member.as_str(), Self::member_options(self.compress))
-            .map_err(zip_err)?;
-        let path = self.path.clone();
-        self.zip
-            .write_all(&header.to_bytes())
-            .map_err(|e| Error::io(&path, e))?;
-        copy_exact(data, &mut self.zip, len, name, &path)?;
+        if !self.names.insert(member.clone()) {
+            return Err(Error::usage(format!(
+                "two arrays would be stored as `{member}` in {}",
+                self.path.display()
+            )));
+        }
+        self.broken = true;
+        self.write_member(&member, name, header, data)?;
+        self.broken = false;
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
         let NpzWriter {
-            path, file, zip, ..
+            path,
+            file,
+            zip,
+            broken,
+            ..
         } = *self;
-        let mut w = zip
-            .finish()
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        w.flush().map_err(|e| Error::io(&path, e))?;
-        drop(w);
+        if broken {
+            return Err(Error::usage(format!(
+                "internal error: {} is incomplete after an earlier failure",
+                path.display()
+            )));
+        }
+        // `finish` flushes the buffer, so dropping it afterwards loses no error.
+        drop(zip.finish().map_err(|e| Error::io(&path, e))?);
         file.commit().map(|_| ())
+    }
+}
+
+/// One member's uncompressed bytes: the `.npy` header, then exactly `len` bytes from
+/// the stream, CRC-32 computed on the way.
+struct Payload<'a> {
+    head: &'a [u8],
+    data: &'a mut dyn ByteStream,
+    /// Stream bytes still expected.
+    left: u64,
+    len: u64,
+    name: &'a str,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> Payload<'a> {
+    fn new(head: &'a [u8], data: &'a mut dyn ByteStream, len: u64, name: &'a str) -> Self {
+        Payload {
+            head,
+            data,
+            left: len,
+            len,
+            name,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Fills `buf` completely with the next payload bytes. The caller never asks for
+    /// more than the header plus `len`; a stream that ends early is an error.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
+        let h = self.head.len().min(buf.len());
+        buf[..h].copy_from_slice(&self.head[..h]);
+        self.head = &self.head[h..];
+        let mut done = h;
+        while done < buf.len() {
+            let want = (buf.len() - done).min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            if want == 0 {
+                return Err(Error::usage(format!(
+                    "internal error: asked for more of `{}` than its {} bytes",
+                    self.name, self.len
+                )));
+            }
+            let n = self.data.read(&mut buf[done..done + want])?;
+            if n == 0 {
+                return Err(Error::usage(format!(
+                    "internal error: payload of `{}` ended {} bytes short of {}",
+                    self.name, self.left, self.len
+                )));
+            }
+            let n = n.min(want);
+            self.left -= n as u64;
+            done += n;
+        }
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    /// Checks that the stream is at its end (which is when sources finish their own
+    /// integrity checks) and returns the CRC-32 of everything filled.
+    fn finish(self) -> Result<u32> {
+        if self.left != 0 || !self.head.is_empty() {
+            return Err(Error::usage(format!(
+                "internal error: payload of `{}` was not read to its end",
+                self.name
+            )));
+        }
+        let mut probe = [0u8; 64];
+        if self.data.read(&mut probe)? != 0 {
+            return Err(Error::usage(format!(
+                "internal error: payload of `{}` is longer than its header says ({} bytes)",
+                self.name, self.len
+            )));
+        }
+        Ok(self.crc.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    use std::process::Command;
+
+    /// A stream that returns at most `chunk` bytes per read.
+    struct Chunky<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl ByteStream for Chunky<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    struct Member {
+        name: &'static str,
+        header: ArrayHeader,
+        data: Vec<u8>,
+    }
+
+    fn member(name: &'static str, descr: &str, shape: &[u64], item: u64) -> Member {
+        let header = ArrayHeader {
+            descr: descr.into(),
+            shape: shape.to_vec(),
+            item_bytes: item,
+        };
+        let n = header.byte_len().unwrap() as usize;
+        let data = (0..n)
+            .map(|i| {
+                let x = (i as f32 * 0.003).sin() * 50.0;
+                (x as i32 as u8) ^ (i as u8 & 3)
+            })
+            .collect();
+        Member { name, header, data }
+    }
+
+    fn members() -> Vec<Member> {
+        vec![
+            member("weights", "<f4", &[5000], 4),
+            member("empty", "<f8", &[0], 8),
+            member("dir/sub/b", "<i8", &[3, 5], 8),
+            member("ünï/名前", "|u1", &[300], 1),
+            member("scalar", "<f8", &[], 8),
+            member("matrix", "<i2", &[64, 70], 2),
+        ]
+    }
+
+    /// Writes `ms` to `path` and returns the archive bytes.
+    fn write(
+        path: &Path,
+        ms: &[Member],
+        compression: Compression,
+        block: usize,
+        limits: Limits,
+        chunk: usize,
+    ) -> Vec<u8> {
+        let mut w =
+            Box::new(NpzWriter::with_settings(path, compression, true, block, limits).unwrap());
+        for m in ms {
+            let mut s = Chunky {
+                data: &m.data,
+                chunk,
+            };
+            w.add(m.name, &m.header, &mut s).unwrap();
+        }
+        w.finish().unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    fn python() -> String {
+        std::env::var("TF2NPY_PYTHON").unwrap_or_else(|_| "python3".to_string())
+    }
+
+    /// Checks the archive with CPython's `zipfile` (CRCs, 1980 dates, UTF-8 flag) and
+    /// `numpy.load`, comparing every array bit for bit through its SHA-256.
+    fn check_with_python(path: &Path, ms: &[Member], method: u16) {
+        let script = r#"
+import hashlib, sys, zipfile
+import numpy as np
+p, method = sys.argv[1], int(sys.argv[2])
+with zipfile.ZipFile(p) as z:
+    assert z.testzip() is None
+    for zi in z.infolist():
+        assert zi.date_time == (1980, 1, 1, 0, 0, 0), zi.date_time
+        assert zi.compress_type == method, zi.compress_type
+        assert zi.external_attr >> 16 == 0o100644, oct(zi.external_attr)
+        assert bool(zi.flag_bits & 0x800) == (not zi.filename.isascii()), zi.flag_bits
+with np.load(p, allow_pickle=False) as f:
+    for k in f.files:
+        a = f[k]
+        print(k, a.dtype.str, list(a.shape), hashlib.sha256(a.tobytes()).hexdigest(), sep="\t")
+"#;
+        let out = Command::new(python())
+            .env("PYTHONIOENCODING", "utf-8")
+            .arg("-c")
+            .arg(script)
+            .arg(path)
+            .arg(method.to_string())
+            .output()
+            .expect("python3 with numpy must be installed for the npz tests");
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected: String = ms
+            .iter()
+            .map(|m| {
+                let sha: String = Sha256::digest(&m.data)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!(
+                    "{}\t{}\t{:?}\t{}\n",
+                    m.name, m.header.descr, m.header.shape, sha
+                )
+            })
+            .collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    }
+
+    /// Reads every member back with the `zip` crate (which checks each CRC at the end).
+    fn check_with_zip_crate(bytes: &[u8], ms: &[Member], deflated: bool) {
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(z.len(), ms.len());
+        for (i, m) in ms.iter().enumerate() {
+            let mut f = z.by_index(i).unwrap();
+            assert_eq!(f.name().unwrap(), format!("{}.npy", m.name));
+            let method = if deflated {
+                zip::CompressionMethod::Deflated
+            } else {
+                zip::CompressionMethod::Stored
+            };
+            assert_eq!(f.compression(), method);
+            let mut got = Vec::new();
+            f.read_to_end(&mut got).unwrap();
+            let mut want = m.header.to_bytes();
+            want.extend_from_slice(&m.data);
+            assert!(got == want, "member {} differs", m.name);
+        }
+    }
+
+    #[test]
+    fn stored_and_deflated_archives_load_in_zip_and_numpy() {
+        let dir = tempfile::tempdir().unwrap();
+        let ms = members();
+        for (compression, method) in [
+            (Compression::Stored, 0u16),
+            (Compression::Deflate { threads: 2 }, 8),
+        ] {
+            let path = dir.path().join(format!("m{method}.npz"));
+            let bytes = write(&path, &ms, compression, 4096, Limits::STANDARD, 1 << 20);
+            assert!(!bytes.windows(4).any(|w| w == b"PK\x06\x06"));
+            check_with_zip_crate(&bytes, &ms, method == 8);
+            check_with_python(&path, &ms, method);
+        }
+    }
+
+    #[test]
+    fn deflated_bytes_ignore_threads_runs_and_read_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ms = members();
+        let path = dir.path().join("d.npz");
+        let base = write(
+            &path,
+            &ms,
+            Compression::Deflate { threads: 1 },
+            4096,
+            Limits::STANDARD,
+            1 << 20,
+        );
+        for (threads, chunk) in [(2, 1 << 20), (3, 1 << 20), (2, 1 << 20), (3, 1), (2, 7)] {
+            let got = write(
+                &path,
+                &ms,
+                Compression::Deflate { threads },
+                4096,
+                Limits::STANDARD,
+                chunk,
+            );
+            assert!(got == base, "threads {threads}, chunk {chunk}");
+        }
+        let stored = write(
+            &path,
+            &ms,
+            Compression::Stored,
+            4096,
+            Limits::STANDARD,
+            1 << 20,
+        );
+        let stored7 = write(&path, &ms, Compression::Stored, 4096, Limits::STANDARD, 7);
+        assert!(stored == stored7);
+        // The default block size and all cores give one valid archive too.
+        let mut w =
+            Box::new(NpzWriter::create(&path, Compression::Deflate { threads: 0 }, true).unwrap());
+        for m in &ms {
+            w.add(
+                m.name,
+                &m.header,
+                &mut Chunky {
+                    data: &m.data,
+                    chunk: 1 << 16,
+                },
+            )
+            .unwrap();
+        }
+        w.finish().unwrap();
+        check_with_zip_crate(&std::fs::read(&path).unwrap(), &ms, true);
+    }
+
+    #[test]
+    fn zip64_records_with_lowered_limits_load_in_zip_and_numpy() {
+        let dir = tempfile::tempdir().unwrap();
+        let ms = members();
+        // Every size, offset and the entry count take the ZIP64 route.
+        let limits = Limits {
+            u32_at: 200,
+            u16_at: 3,
+        };
+        for (compression, method) in [
+            (Compression::Stored, 0u16),
+            (Compression::Deflate { threads: 3 }, 8),
+        ] {
+            let path = dir.path().join(format!("z{method}.npz"));
+            let bytes = write(&path, &ms, compression, 4096, limits, 1 << 20);
+            let n = bytes.len();
+            assert_eq!(&bytes[n - 98..n - 94], b"PK\x06\x06");
+            assert_eq!(&bytes[n - 42..n - 38], b"PK\x06\x07");
+            check_with_zip_crate(&bytes, &ms, method == 8);
+            check_with_python(&path, &ms, method);
+        }
+    }
+
+    #[test]
+    fn bad_streams_and_duplicates_fail_and_publish_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.npz");
+        let m = member("x", "<f4", &[100], 4);
+        for compression in [Compression::Stored, Compression::Deflate { threads: 2 }] {
+            for data in [&m.data[..399], &[m.data.as_slice(), b"+"].concat()[..]] {
+                let mut w = Box::new(
+                    NpzWriter::with_settings(&path, compression, true, 64, Limits::STANDARD)
+                        .unwrap(),
+                );
+                let mut s = Chunky { data, chunk: 50 };
+                assert!(w.add("x", &m.header, &mut s).is_err());
+                let mut s = Chunky {
+                    data: &m.data,
+                    chunk: 50,
+                };
+                assert!(w.add("y", &m.header, &mut s).is_err());
+                assert!(w.finish().is_err());
+            }
+            let mut w = Box::new(NpzWriter::create(&path, compression, true).unwrap());
+            w.add(
+                "x",
+                &m.header,
+                &mut Chunky {
+                    data: &m.data,
+                    chunk: 50,
+                },
+            )
+            .unwrap();
+            let dup = w.add(
+                "x",
+                &m.header,
+                &mut Chunky {
+                    data: &m.data,
+                    chunk: 50,
+                },
+            );
+            assert!(dup.is_err());
+            drop(w);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
     }
 }

@@ -51,7 +51,7 @@ pub fn numpy_check(pairs: &[(String, Option<String>, String)], dir: &std::path::
 fn numpy_loads_every_output_without_pickle() {
     let dir = tempfile::tempdir().unwrap();
     let mut pairs = Vec::new();
-    for kind in ["tensorproto"] {
+    for kind in ["tensorproto", "savedmodel", "graphdef", "sparse"] {
         for case in cases(kind) {
             let id = case["id"].as_str().unwrap().replace('/', "_");
             let (input, args) = case_input(&case);
