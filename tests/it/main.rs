@@ -8,3 +8,4 @@ mod containers;
 mod make;
 mod numpy;
 mod tensorproto;
+mod v2;
