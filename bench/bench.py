@@ -6,7 +6,7 @@ usage: python3 bench/bench.py [--scale 1] [--runs 5] [--tf-python PY] [--work DI
 
 Needs a Python with tensorflow-cpu and numpy for the checkpoint and the baseline
 (--tf-python, default: python3). Reports medians of --runs runs (wall time, throughput,
-peak RSS of the process tree's main process via wait4) as a Markdown table on stdout.
+peak RSS via GNU time) as a Markdown table on stdout.
 Page cache is warm (the data file is read once before timing), as for a user converting a
 checkpoint they just wrote or downloaded.
 """
@@ -24,16 +24,21 @@ ROOT = os.path.dirname(HERE)
 
 
 def run(cmd, env=None):
-    """Runs cmd, returns (wall seconds, peak RSS bytes)."""
+    """Runs cmd under /usr/bin/time, returns (wall seconds, peak RSS bytes).
+
+    Peak RSS comes from GNU time's %M (the command's own maximum resident set), not from
+    wait4 in this process: a child forked from Python starts with Python's RSS.
+    """
+    rss_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "work", ".rss")
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - t0
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"command failed: {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss * 1024
+    if p.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr.decode(errors='replace')}")
+    with open(rss_file) as f:
+        kib = int(f.read().split()[-1])
+    return wall, kib * 1024
 
 
 def clean(path):
@@ -48,6 +53,7 @@ def measure(name, cmd, runs, out=None, env=None):
     for _ in range(runs):
         if out:
             clean(out)
+        os.sync()  # no dirty pages from the previous run throttle this one
         w, r = run(cmd, env)
         walls.append(w)
         rss.append(r)

@@ -7,7 +7,7 @@
 //! The pipeline, one folder per step:
 //!
 //! ```text
-//! formats::open(path)          input detection + reader: a Container listing Entries
+//! formats::open(path, opts)    input detection + reader: a Container listing Entries
 //!   -> plan::build(...)        select, rename, skip what NumPy cannot hold
 //!   -> plan::convert::to_numpy TF storage -> .npy header + payload stream (dtype table)
 //!   -> write::*                .npy / .npz / folder / stdout, atomically

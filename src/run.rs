@@ -340,18 +340,22 @@ fn write_all(
         let (entry, raw) = t.source.open(container, job.verify)?;
         let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
-        let mut counted = Counted {
-            inner: arr.data,
-            reporter: &mut *reporter,
-            hasher: job.manifest.as_ref().map(|_| Sha256::new()),
-        };
-        writer
-            .add(&t.name, &arr.header, &mut counted)
-            .map_err(|e| e.in_tensor(&entry.name))?;
+        let hasher = job.manifest.as_ref().map(|_| Sha256::new());
+        // Reading (and checksumming, converting) runs on a second thread, ahead of writing.
+        let hasher = crate::stream::with_prefetch(arr.data, |data| {
+            let mut counted = Counted {
+                inner: data,
+                reporter: &mut *reporter,
+                hasher,
+            };
+            writer.add(&t.name, &arr.header, &mut counted)?;
+            Ok(counted.hasher)
+        })
+        .map_err(|e| e.in_tensor(&entry.name))?;
         let bytes = arr.header.byte_len().unwrap_or(0);
         summary.tensors += 1;
         summary.bytes += bytes;
-        if let Some(h) = counted.hasher.take() {
+        if let Some(h) = hasher {
             summary.records.push(ManifestRecord {
                 name: t.name.clone(),
                 source: entry.name.clone(),
@@ -400,7 +404,7 @@ fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -
 /// Passes bytes through, telling the reporter how many went by and hashing them for
 /// the manifest.
 struct Counted<'a, 'r> {
-    inner: Box<dyn ByteStream + 'a>,
+    inner: &'a mut dyn ByteStream,
     reporter: &'r mut dyn Reporter,
     hasher: Option<Sha256>,
 }

@@ -52,3 +52,155 @@ pub fn read_to_end(stream: &mut dyn ByteStream, out: &mut Vec<u8>) -> Result<()>
         out.extend_from_slice(&buf[..n]);
     }
 }
+
+/// Bytes per buffer handed from the reading thread to the writing thread.
+pub const PREFETCH_CHUNK: usize = 4 << 20;
+/// Buffers in flight between the two threads (memory: `PREFETCH_DEPTH + 2` chunks).
+pub const PREFETCH_DEPTH: usize = 2;
+
+/// Runs `consume` on a stream that yields `stream`'s bytes, while a second thread pulls
+/// `stream` ahead (reading, checksumming and converting overlap with writing). Memory is
+/// bounded by a few [`PREFETCH_CHUNK`] buffers, whatever the tensor size. Errors from
+/// either side are returned; the producer stops as soon as the consumer does.
+pub fn with_prefetch<'a, R>(
+    stream: Box<dyn ByteStream + 'a>,
+    consume: impl FnOnce(&mut dyn ByteStream) -> Result<R>,
+) -> Result<R> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<u8>>>(PREFETCH_DEPTH);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut stream = stream;
+            loop {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(PREFETCH_CHUNK, 0);
+                let mut filled = 0;
+                let step = loop {
+                    match stream.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(true),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(false);
+                            }
+                        }
+                        Err(e) => break Err(e),
+                    }
+                };
+                let done = match step {
+                    Ok(done) => done,
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                };
+                buf.truncate(filled);
+                if filled > 0 && full_tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if done {
+                    return;
+                }
+            }
+        });
+        let mut rx = ChannelStream {
+            rx: full_rx,
+            recycle: empty_tx,
+            current: Vec::new(),
+            pos: 0,
+        };
+        consume(&mut rx)
+        // Dropping `rx` here (end of scope body) closes the channel so the producer
+        // stops if the consumer returned early.
+    })
+}
+
+/// The consuming end of [`with_prefetch`].
+struct ChannelStream {
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>>>,
+    recycle: std::sync::mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl ByteStream for ChannelStream {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        while self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(next) => {
+                    let old = std::mem::replace(&mut self.current, next?);
+                    let _ = self.recycle.send(old);
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    struct Counting {
+        left: u64,
+        pos: u64,
+        fail_at_end: bool,
+    }
+
+    fn counting(left: u64, fail_at_end: bool) -> Box<Counting> {
+        Box::new(Counting {
+            left,
+            pos: 0,
+            fail_at_end,
+        })
+    }
+
+    impl ByteStream for Counting {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+            if self.left == 0 {
+                return if self.fail_at_end {
+                    Err(Error::corrupt("x", "checksum mismatch"))
+                } else {
+                    Ok(0)
+                };
+            }
+            let n = (buf.len() as u64).min(self.left).min(100_003) as usize;
+            for b in buf[..n].iter_mut() {
+                *b = (self.pos % 251) as u8;
+                self.pos += 1;
+            }
+            self.left -= n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn prefetch_passes_every_byte_in_order() {
+        let total = 3 * PREFETCH_CHUNK as u64 + 12345;
+        let mut direct = Vec::new();
+        read_to_end(&mut *counting(total, false), &mut direct).unwrap();
+        let mut via = Vec::new();
+        with_prefetch(counting(total, false), |s| read_to_end(s, &mut via)).unwrap();
+        assert_eq!(direct.len() as u64, total);
+        assert!(direct == via);
+    }
+
+    #[test]
+    fn prefetch_forwards_errors_and_stops_early() {
+        let err = with_prefetch(counting(10, true), |s| {
+            let mut v = Vec::new();
+            read_to_end(s, &mut v)
+        });
+        assert!(err.is_err());
+        let early: Result<()> =
+            with_prefetch(counting(u64::MAX, false), |_| Err(Error::usage("stop")));
+        assert!(early.is_err());
+    }
+}
