@@ -238,7 +238,7 @@ impl Bundle {
         }
         if value.first() == Some(&0x0a) {
             return Err(ctx.unsupported(
-                "this is a V1 checkpoint (SavedTensorSlices); V1 checkpoints are not supported yet",
+                "this `.index` file holds a V1 checkpoint (SavedTensorSlices); pass the V1 file itself (a V1 checkpoint has no .index/.data files)",
             ));
         }
         let header = BundleHeaderProto::decode(value.as_slice()).map_err(|e| {
@@ -1257,11 +1257,7 @@ mod tests {
         .build(&[(Vec::new(), vec![0x0a, 0x00])]);
         std::fs::write(index_filename(&c.prefix()), table).unwrap();
         let err = Bundle::open(&c.prefix(), &c.prefix()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("V1 checkpoints are not supported yet"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("holds a V1 checkpoint"), "{err}");
         let table = TableBuilder {
             per_block: 3,
             snappy: false,

@@ -4,11 +4,13 @@
 //!
 //! A path that names nothing gets an error listing the checkpoints in the nearest
 //! existing folder. V1 checkpoints (a table file whose header value is a
-//! `SavedTensorSlices`) are recognised and refused as not supported yet.
+//! `SavedTensorSlices`, or the shard files a glob pattern such as
+//! `model.ckpt-?????-of-00002` matches) go to [`V1Checkpoint`].
 
 use super::bundle::{index_filename, Bundle};
 use super::checkpoint_state::{self, STATE_FILE_NAME};
 use super::table::{has_table_magic, Table};
+use super::v1::V1Checkpoint;
 use crate::error::{Error, Result};
 use crate::source::Container;
 use std::ffi::OsStr;
@@ -47,20 +49,40 @@ pub fn is_checkpoint_file(path: &Path) -> Result<bool> {
     has_table_magic(path)
 }
 
-/// Opens the checkpoint that `path` names.
-pub fn open_checkpoint(path: &Path) -> Result<Box<dyn Container>> {
-    Ok(Box::new(open_bundle(path)?))
+/// A checkpoint of either format.
+enum Opened {
+    V2(Bundle),
+    V1(V1Checkpoint),
 }
 
-/// Like [`open_checkpoint`], returning the V2 bundle itself.
+/// Opens the checkpoint that `path` names.
+pub fn open_checkpoint(path: &Path) -> Result<Box<dyn Container>> {
+    Ok(match open_any(path)? {
+        Opened::V2(b) => Box::new(b),
+        Opened::V1(c) => Box::new(c),
+    })
+}
+
+/// Like [`open_checkpoint`], returning the V2 bundle itself; a V1 checkpoint is an
+/// `Unsupported` error.
 pub fn open_bundle(path: &Path) -> Result<Bundle> {
+    match open_any(path)? {
+        Opened::V2(b) => Ok(b),
+        Opened::V1(_) => Err(Error::unsupported(
+            path,
+            "this is a V1 checkpoint (SavedTensorSlices), not a V2 bundle",
+        )),
+    }
+}
+
+fn open_any(path: &Path) -> Result<Opened> {
     if path.is_dir() {
         return open_folder(path);
     }
     let name = file_name(path);
     if path.is_file() {
         if let Some(stem) = name.strip_suffix(b".index") {
-            return Bundle::open(path, &with_name(path, stem));
+            return Bundle::open(path, &with_name(path, stem)).map(Opened::V2);
         }
         if let Some(stem) = data_file_prefix(name) {
             let prefix = with_name(path, stem);
@@ -74,17 +96,20 @@ pub fn open_bundle(path: &Path) -> Result<Bundle> {
                     ),
                 ));
             }
-            return Bundle::open(path, &prefix);
+            return Bundle::open(path, &prefix).map(Opened::V2);
         }
     }
     if index_filename(path).is_file() {
-        return Bundle::open(path, path);
+        return Bundle::open(path, path).map(Opened::V2);
     }
     if path.is_file() {
-        return Err(classify_table_file(path)?);
+        return classify_table_file(path);
     }
-    if has_glob_chars(name) && !glob_siblings(path).is_empty() {
-        return Err(v1_unsupported(path));
+    if has_glob_chars(name) {
+        let matched = glob_siblings(path);
+        if !matched.is_empty() {
+            return V1Checkpoint::open_matches(path, path, &matched).map(Opened::V1);
+        }
     }
     Err(not_found(
         path,
@@ -92,13 +117,16 @@ pub fn open_bundle(path: &Path) -> Result<Bundle> {
     ))
 }
 
-/// The error for a file that is neither `.index`, `.data-*`, nor a prefix with an
-/// `.index`: a V1 checkpoint, a renamed V2 index, or something else.
-fn classify_table_file(path: &Path) -> Result<Error> {
+/// A file that is neither `.index`, `.data-*`, nor a prefix with an `.index`: a V1
+/// checkpoint (or one shard of one: only that file is read, as TensorFlow does), or an
+/// error for a renamed V2 index or something else.
+fn classify_table_file(path: &Path) -> Result<Opened> {
     let table = Table::open(path)?;
     let first = table.scan().next().transpose()?;
-    Ok(match first {
-        Some((k, v)) if k.is_empty() && v.first() == Some(&0x0a) => v1_unsupported(path),
+    Err(match first {
+        Some((k, v)) if k.is_empty() && v.first() == Some(&0x0a) => {
+            return V1Checkpoint::open(path, &[path.to_path_buf()]).map(Opened::V1)
+        }
         Some((k, v)) if k.is_empty() && v.first() == Some(&0x08) => Error::unsupported(
             path,
             "this is a V2 checkpoint index, but it must be named PREFIX.index for its data \
@@ -106,13 +134,6 @@ fn classify_table_file(path: &Path) -> Result<Error> {
         ),
         _ => Error::corrupt(path, "a table file, but not a checkpoint (no header entry)"),
     })
-}
-
-fn v1_unsupported(path: &Path) -> Error {
-    Error::unsupported(
-        path,
-        "this is a V1 checkpoint (SavedTensorSlices); V1 checkpoints are not supported yet",
-    )
 }
 
 /// An `Io` error of kind `NotFound` on `path` (exit code 1, not a usage error).
@@ -261,7 +282,7 @@ fn suggest(path: &Path) -> String {
 }
 
 /// A folder: its `checkpoint` state file, or its only checkpoint.
-fn open_folder(dir: &Path) -> Result<Bundle> {
+fn open_folder(dir: &Path) -> Result<Opened> {
     let state_path = dir.join(STATE_FILE_NAME);
     if state_path.is_file() {
         let state = checkpoint_state::read(&state_path)?;
@@ -281,18 +302,22 @@ fn open_folder(dir: &Path) -> Result<Bundle> {
             dir.join(&named)
         };
         if index_filename(&prefix).is_file() {
-            return Bundle::open(dir, &prefix);
+            return Bundle::open(dir, &prefix).map(Opened::V2);
         }
         // Training folders get moved: look for the same name here.
         let moved = named.file_name().map(|n| dir.join(n));
         if let Some(moved) = &moved {
             if index_filename(moved).is_file() {
-                return Bundle::open(dir, moved);
+                return Bundle::open(dir, moved).map(Opened::V2);
             }
         }
         for candidate in std::iter::once(&prefix).chain(moved.as_ref()) {
-            if candidate.is_file() || !glob_siblings(candidate).is_empty() {
-                return Err(v1_unsupported(candidate));
+            if candidate.is_file() {
+                return V1Checkpoint::open(dir, std::slice::from_ref(candidate)).map(Opened::V1);
+            }
+            let matched = glob_siblings(candidate);
+            if !matched.is_empty() {
+                return V1Checkpoint::open_matches(dir, candidate, &matched).map(Opened::V1);
             }
         }
         return Err(not_found(
@@ -306,10 +331,11 @@ fn open_folder(dir: &Path) -> Result<Bundle> {
     }
     let found = prefixes_in(dir);
     match found.as_slice() {
-        [one] => Bundle::open(dir, one),
+        [one] => Bundle::open(dir, one).map(Opened::V2),
         [] => {
-            if let Some(v1) = v1_tables_in(dir).first() {
-                return Err(v1_unsupported(v1));
+            let v1 = v1_tables_in(dir);
+            if !v1.is_empty() {
+                return V1Checkpoint::open_folder(dir, &v1).map(Opened::V1);
             }
             let found = candidates_in(dir);
             let hint = if found.is_empty() {
@@ -501,21 +527,21 @@ mod tests {
     }
 
     #[test]
-    fn refuses_v1_checkpoints() {
-        for p in [
-            "v1/basic/model.ckpt",
-            "v1/basic",
-            "v1/sharded",
-            "v1/sharded/model.ckpt-00000-of-00002",
-            "v1/sharded/model.ckpt-?????-of-00002",
+    fn opens_v1_checkpoints() {
+        for (p, count, files) in [
+            ("v1/basic/model.ckpt", 6, 1),
+            ("v1/basic", 6, 1),
+            ("v1/sharded", 6, 2),
+            ("v1/sharded/model.ckpt-00000-of-00002", 3, 1),
+            ("v1/sharded/model.ckpt-?????-of-00002", 6, 2),
         ] {
+            let c = open_checkpoint(&fixture(p)).unwrap();
+            assert_eq!(c.kind(), "TensorFlow V1 checkpoint", "{p}");
+            assert_eq!(c.entries().len(), count, "{p}");
+            assert_eq!(c.input_files().len(), files, "{p}");
+            assert_eq!(c.path(), fixture(p));
             let err = open_bundle(&fixture(p)).unwrap_err();
             assert!(matches!(err, Error::Unsupported { .. }), "{p}: {err}");
-            assert!(
-                err.to_string()
-                    .contains("V1 checkpoints are not supported yet"),
-                "{err}"
-            );
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod serialized_sparse;
 pub mod slice_key;
 pub mod table;
 pub mod tensorproto;
+pub mod v1;
 
 use crate::error::{Error, Result};
 use crate::plan::sparse::SparseMode;

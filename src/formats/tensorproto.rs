@@ -121,6 +121,102 @@ pub fn open_tensor<'a>(
     })))
 }
 
+/// Streams a `TensorProto` whose typed field for `dtype` must hold exactly `n` values,
+/// as V1 checkpoint slice records do (tf-formats.md §7.2): `dtype`, the shape and
+/// `tensor_content` are not read, and there is no zero fill or repeat-last. Takes the
+/// proto by value, so the stream owns its values; a count other than `n` is `Corrupt`.
+pub(crate) fn open_typed_exact(
+    mut tp: TensorProto,
+    dtype: DataType,
+    n: u64,
+    ctx: &Ctx,
+) -> Result<RawTensor<'static>> {
+    let (field, got) = if dtype == DataType::String {
+        ("string_val", Some(tp.string_val.len()))
+    } else {
+        let v = typed_values(&tp, dtype);
+        (v.field_name(), v.exact_count())
+    };
+    if got.and_then(|g| u64::try_from(g).ok()) != Some(n) {
+        let got = got.map_or("an odd number of".to_string(), |g| g.to_string());
+        let content = if tp.tensor_content.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (it also has {} bytes of tensor_content, which these records do not use)",
+                tp.tensor_content.len()
+            )
+        };
+        return Err(ctx.corrupt(format!(
+            "{field} holds {got} values, but the slice has {n} {dtype} elements and needs \
+             exactly one value per element{content}"
+        )));
+    }
+    if dtype == DataType::String {
+        return Ok(RawTensor::Strings(Box::new(OwnedStrings {
+            vals: std::mem::take(&mut tp.string_val),
+            next: 0,
+        })));
+    }
+    let Some(size) = dtype.storage_bytes() else {
+        return Err(ctx.unsupported(format!(
+            "{dtype} tensors have no NumPy equivalent and cannot be converted"
+        )));
+    };
+    Ok(RawTensor::Fixed(Box::new(OwnedTypedStream {
+        tp,
+        dtype,
+        elem_bytes: size as usize,
+        total: n,
+        next: 0,
+    })))
+}
+
+/// [`TypedStream`] over a proto it owns.
+struct OwnedTypedStream {
+    tp: TensorProto,
+    dtype: DataType,
+    elem_bytes: usize,
+    total: u64,
+    next: u64,
+}
+
+impl ByteStream for OwnedTypedStream {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut view = TypedStream {
+            values: typed_values(&self.tp, self.dtype),
+            elem_bytes: self.elem_bytes,
+            total: self.total,
+            next: self.next,
+        };
+        let n = view.read(buf)?;
+        self.next = view.next;
+        Ok(n)
+    }
+}
+
+/// `string_val` elements owned, one per element.
+struct OwnedStrings {
+    vals: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl StringRead for OwnedStrings {
+    fn max_len(&mut self) -> Result<u64> {
+        Ok(self.vals.iter().map(|v| v.len() as u64).max().unwrap_or(0))
+    }
+
+    fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
+        let Some(v) = self.vals.get(self.next) else {
+            return Ok(false);
+        };
+        out.extend_from_slice(v);
+        self.next += 1;
+        Ok(true)
+    }
+}
+
 /// The typed field TensorFlow reads for each dtype (`ProtoHelper<T>`), as a view.
 #[derive(Clone, Copy)]
 enum Values<'a> {
@@ -180,6 +276,33 @@ impl Values<'_> {
             Values::C64(v) => v.len() / 2,
             Values::C128(v) => v.len() / 2,
             Values::Bytes(v) => v.len(),
+        }
+    }
+
+    /// Number of elements the field holds, or `None` for a complex field with an odd
+    /// number of parts.
+    fn exact_count(&self) -> Option<usize> {
+        match self {
+            Values::C64(v) => (v.len() % 2 == 0).then_some(v.len() / 2),
+            Values::C128(v) => (v.len() % 2 == 0).then_some(v.len() / 2),
+            other => Some(other.count()),
+        }
+    }
+
+    /// The `TensorProto` field these values come from, for messages.
+    fn field_name(&self) -> &'static str {
+        match self {
+            Values::F32(_) => "float_val",
+            Values::F64(_) => "double_val",
+            Values::Int(_) => "int_val",
+            Values::I64(_) => "int64_val",
+            Values::U32(_) => "uint32_val",
+            Values::U64(_) => "uint64_val",
+            Values::Bool(_) => "bool_val",
+            Values::C64(_) => "scomplex_val",
+            Values::C128(_) => "dcomplex_val",
+            Values::Half(_) => "half_val",
+            Values::Bytes(_) => "float8_val",
         }
     }
 

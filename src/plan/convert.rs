@@ -172,16 +172,19 @@ impl ByteStream for ConvertStream<'_> {
 pub fn convert_into(conv: Conversion, input: &[u8], out: &mut Vec<u8>) {
     match conv {
         Conversion::Bf16ToF32 => {
-            out.reserve(input.len() * 2);
-            for pair in input.chunks_exact(2) {
-                out.extend_from_slice(&[0, 0, pair[0], pair[1]]);
+            let start = out.len();
+            out.resize(start + input.len() / 2 * 4, 0);
+            for (o, i) in out[start..].chunks_exact_mut(4).zip(input.chunks_exact(2)) {
+                o[2] = i[0];
+                o[3] = i[1];
             }
         }
         Conversion::Float8ToF32(m) => {
             let table = minifloat_table(m);
-            out.reserve(input.len() * 4);
-            for &b in input {
-                out.extend_from_slice(&table[usize::from(b)].to_le_bytes());
+            let start = out.len();
+            out.resize(start + input.len() * 4, 0);
+            for (o, &b) in out[start..].chunks_exact_mut(4).zip(input) {
+                o.copy_from_slice(&table[usize::from(b)].to_le_bytes());
             }
         }
         Conversion::SignExtendLow(bits) => {

@@ -8,4 +8,5 @@ mod containers;
 mod make;
 mod numpy;
 mod tensorproto;
+mod v1;
 mod v2;

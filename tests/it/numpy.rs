@@ -51,7 +51,14 @@ pub fn numpy_check(pairs: &[(String, Option<String>, String)], dir: &std::path::
 fn numpy_loads_every_output_without_pickle() {
     let dir = tempfile::tempdir().unwrap();
     let mut pairs = Vec::new();
-    for kind in ["tensorproto", "savedmodel", "graphdef", "sparse", "v2"] {
+    for kind in [
+        "tensorproto",
+        "savedmodel",
+        "graphdef",
+        "sparse",
+        "v2",
+        "v1",
+    ] {
         for case in cases(kind) {
             let id = case["id"].as_str().unwrap().replace('/', "_");
             let (input, args) = case_input(&case);
