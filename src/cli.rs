@@ -211,7 +211,12 @@ impl Args {
                 exclude: self.exclude.clone(),
                 all: self.all || select_all,
                 short_names: self.short_names,
-                sparse: self.sparse,
+                // --verify reads the stored parts; densifying would only add zeros.
+                sparse: if select_all {
+                    SparseMode::Keep
+                } else {
+                    self.sparse
+                },
             },
             convert: ConvertOptions {
                 raw_bits: self.raw_bits,

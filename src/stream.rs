@@ -73,7 +73,11 @@ pub fn with_prefetch<'a, R>(
         scope.spawn(move || {
             let mut stream = stream;
             loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                // A fresh buffer comes zeroed from the allocator (no 4 MiB memset per
+                // tensor); a recycled one is full-length already.
+                let mut buf = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; PREFETCH_CHUNK]);
                 buf.resize(PREFETCH_CHUNK, 0);
                 let mut filled = 0;
                 let step = loop {

@@ -320,12 +320,18 @@ fn open_folder(dir: &Path) -> Result<Opened> {
                 return V1Checkpoint::open_matches(dir, candidate, &matched).map(Opened::V1);
             }
         }
+        // Suggest from the named folder if it exists, else from the state file's own
+        // (a moved training folder whose state file names an old absolute path).
+        let near = match (prefix.parent(), &moved) {
+            (Some(p), Some(m)) if !p.is_dir() => m,
+            _ => &prefix,
+        };
         return Err(not_found(
             &prefix,
             &format!(
                 "the checkpoint state file {} names this checkpoint, but it does not exist{}",
                 state_path.display(),
-                suggest(&prefix)
+                suggest(near)
             ),
         ));
     }

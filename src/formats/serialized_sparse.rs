@@ -75,6 +75,12 @@ pub fn detect(file: &TensorProtoFile, keep: bool) -> Result<Option<SerializedSpa
         [n, 3] if n >= 1 => true,
         _ => return Ok(None),
     };
+    // A serialized sparse tensor stores every element: the repeat-last rule of
+    // `string_val` must not turn a few stored strings into billions of parts to decode.
+    let tp = file.proto();
+    if tp.tensor_content.is_empty() && num_elements(&e.shape) != Some(tp.string_val.len() as u64) {
+        return Ok(None);
+    }
     let path = file.path();
     let ctx = Ctx::file(path).tensor(&e.name);
     let Ok(RawTensor::Strings(mut strings)) = open_tensor(file.proto(), e.dtype, &e.shape, &ctx)
@@ -574,6 +580,17 @@ mod tests {
         let p = write(dir.path(), "neg.pb", &[3], row(&[], &[], &[2, -1]));
         let err = open(&p, &OpenOptions::default()).err().unwrap().to_string();
         assert!(err.contains("negative dimension"), "{err}");
+    }
+
+    #[test]
+    fn broadcast_string_val_is_not_expanded_into_parts() {
+        // Found while fuzzing (fuzz/README.md): shape [2^40, 3] with one empty
+        // string_val (an empty TensorProto) repeated: detection decoded 3 * 2^40 parts.
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b.pb", &[1 << 40, 3], vec![Vec::new()]);
+        let c = open(&p, &OpenOptions::default()).unwrap();
+        assert_eq!(c.kind(), "TensorProto");
+        assert_eq!(c.entries()[0].shape, [1 << 40, 3]);
     }
 
     #[test]

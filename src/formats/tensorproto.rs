@@ -118,6 +118,7 @@ pub fn open_tensor<'a>(
         elem_bytes: size as usize,
         total: n,
         next: 0,
+        split: Split::default(),
     })))
 }
 
@@ -169,6 +170,7 @@ pub(crate) fn open_typed_exact(
         elem_bytes: size as usize,
         total: n,
         next: 0,
+        split: Split::default(),
     })))
 }
 
@@ -179,6 +181,7 @@ struct OwnedTypedStream {
     elem_bytes: usize,
     total: u64,
     next: u64,
+    split: Split,
 }
 
 impl ByteStream for OwnedTypedStream {
@@ -188,9 +191,11 @@ impl ByteStream for OwnedTypedStream {
             elem_bytes: self.elem_bytes,
             total: self.total,
             next: self.next,
+            split: self.split,
         };
         let n = view.read(buf)?;
         self.next = view.next;
+        self.split = view.split;
         Ok(n)
     }
 }
@@ -338,24 +343,60 @@ struct TypedStream<'a> {
     elem_bytes: usize,
     total: u64,
     next: u64,
+    split: Split,
+}
+
+/// An element that did not fit in the caller's buffer: its bytes, handed out over the
+/// following reads (a read shorter than an element must not look like the end).
+#[derive(Clone, Copy, Default)]
+struct Split {
+    bytes: [u8; 16],
+    len: usize,
+    at: usize,
+}
+
+impl TypedStream<'_> {
+    /// Element `self.next`'s bytes into `out` (`elem_bytes` long).
+    fn element(&self, out: &mut [u8]) {
+        let count = self.values.count();
+        if count == 0 {
+            out.fill(0);
+        } else {
+            let i = usize::try_from(self.next).map_or(count - 1, |i| i.min(count - 1));
+            self.values.write(i, out);
+        }
+    }
 }
 
 impl ByteStream for TypedStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let count = self.values.count();
+        let e = self.elem_bytes;
         let mut written = 0;
-        while self.next < self.total && written + self.elem_bytes <= buf.len() {
-            let out = &mut buf[written..written + self.elem_bytes];
-            if count == 0 {
-                out.fill(0);
-            } else {
-                let i = usize::try_from(self.next).map_or(count - 1, |i| i.min(count - 1));
-                self.values.write(i, out);
+        loop {
+            let s = &mut self.split;
+            if s.at < s.len {
+                let n = (s.len - s.at).min(buf.len() - written);
+                buf[written..written + n].copy_from_slice(&s.bytes[s.at..s.at + n]);
+                s.at += n;
+                written += n;
             }
-            written += self.elem_bytes;
+            if self.next >= self.total || written == buf.len() {
+                return Ok(written);
+            }
+            if written + e <= buf.len() {
+                self.element(&mut buf[written..written + e]);
+                written += e;
+            } else {
+                let mut bytes = [0u8; 16];
+                self.element(&mut bytes[..e]);
+                self.split = Split {
+                    bytes,
+                    len: e,
+                    at: 0,
+                };
+            }
             self.next += 1;
         }
-        Ok(written)
     }
 }
 
@@ -641,6 +682,47 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bytes_of(&tp), vec![0xff, 0x7f, 0x7f]);
+    }
+
+    /// Reads `tp`'s stream `chunk` bytes at a time.
+    fn bytes_in_chunks(tp: &TensorProto, chunk: usize) -> Vec<u8> {
+        let dtype = DataType::from_code(tp.dtype).unwrap();
+        let dims = parse_shape(tp.tensor_shape.as_ref(), &ctx()).unwrap();
+        let RawTensor::Fixed(mut s) = open_tensor(tp, dtype, &dims, &ctx()).unwrap() else {
+            panic!("strings")
+        };
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn typed_values_stream_through_reads_shorter_than_an_element() {
+        // Fuzz regression (fuzz/README.md, tensorproto #1): a complex128 [2] with no
+        // values, read 9 bytes at a time, ended at once (`Ok(0)` before any element).
+        let tp = TensorProto::decode(&b"\x08\x12\x12\x04\x12\x02\x08\x02"[..]).unwrap();
+        for chunk in [1, 9, 16, 17, 4096] {
+            assert_eq!(bytes_in_chunks(&tp, chunk), vec![0u8; 32], "chunk {chunk}");
+        }
+        let tp = TensorProto {
+            dtype: 2,
+            tensor_shape: shape(&[3]),
+            double_val: vec![1.5, -2.0],
+            ..Default::default()
+        };
+        let want: Vec<u8> = [1.5f64, -2.0, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        for chunk in [1, 3, 7, 8, 13, 24, 100] {
+            assert_eq!(bytes_in_chunks(&tp, chunk), want, "chunk {chunk}");
+        }
     }
 
     #[test]

@@ -46,8 +46,37 @@ pub fn fixed_descr(dtype: DataType, opts: ConvertOptions) -> Option<(&'static st
 }
 
 /// Converts `raw`, the data of `entry`, into an `.npy` header and payload stream.
-/// `ctx` names the input file for errors.
+/// `ctx` names the input file for errors. An array NumPy cannot hold (see
+/// [`numpy_can_hold`]) is `Unsupported`, so writers never see a size that overflows.
 pub fn to_numpy<'a>(
+    entry: &Entry,
+    raw: RawTensor<'a>,
+    opts: ConvertOptions,
+    ctx: &Ctx,
+) -> Result<NumpyArray<'a>> {
+    let arr = header_and_stream(entry, raw, opts, ctx)?;
+    if !numpy_can_hold(&arr.header) {
+        return Err(ctx.tensor(&entry.name).unsupported(format!(
+            "shape {:?} of {} items of {} bytes is larger than NumPy can hold (2^63 bytes)",
+            arr.header.shape, arr.header.descr, arr.header.item_bytes
+        )));
+    }
+    Ok(arr)
+}
+
+/// NumPy's own size limit (`PyArray_NewFromDescr`): the item size times every nonzero
+/// dimension must fit in a signed 64-bit size, even when another dimension is 0.
+pub fn numpy_can_hold(header: &ArrayHeader) -> bool {
+    header
+        .shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(header.item_bytes, |acc, &d| acc.checked_mul(d))
+        .is_some_and(|n| n <= i64::MAX as u64)
+}
+
+/// [`to_numpy`] without the size check.
+fn header_and_stream<'a>(
     entry: &Entry,
     raw: RawTensor<'a>,
     opts: ConvertOptions,
@@ -339,6 +368,39 @@ impl ByteStream for PadStrings<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_arrays_numpy_cannot_hold() {
+        // Fuzz regression (fuzz/README.md, tensorproto #2): a float64 sparse tensor of
+        // dense shape [0x5200000000000003, 0] has no elements, but 8 bytes times the
+        // nonzero dimension overflows, so its header has no byte length.
+        let entry = Entry {
+            name: "t".into(),
+            dtype: DataType::Double,
+            shape: vec![0x5200_0000_0000_0003, 0],
+            stored_bytes: 0,
+            location: String::new(),
+            hidden: false,
+        };
+        let raw = RawTensor::Fixed(Box::new(crate::stream::SliceStream::new(&[])));
+        let err = to_numpy(&entry, raw, ConvertOptions::default(), &Ctx::file("f.pb"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("f.pb: tensor `t`: shape"),
+            "{err}"
+        );
+        let header = |shape: Vec<u64>, item_bytes| ArrayHeader {
+            descr: "<f8".into(),
+            shape,
+            item_bytes,
+        };
+        assert!(numpy_can_hold(&header(vec![1 << 59, 0], 8)));
+        assert!(!numpy_can_hold(&header(vec![1 << 60, 0], 8)));
+        assert!(!numpy_can_hold(&header(vec![1 << 32, 1 << 32], 1)));
+        assert!(numpy_can_hold(&header(vec![], 8)));
+    }
 
     #[test]
     fn minifloat_known_values() {

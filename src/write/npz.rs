@@ -7,24 +7,26 @@
 //! by, and the local header's CRC and sizes are patched by a seek afterwards (the
 //! output is a seekable temporary file from [`AtomicFile`]). With
 //! [`Compression::Deflate`], members are cut into fixed 1 MiB blocks deflated on
-//! several threads ([`deflate`]); the archive bytes do not depend on the thread count.
+//! several threads (module `deflate`); the archive bytes do not depend on the thread
+//! count. (They are not those of `np.savez_compressed`, whose single zlib stream has no
+//! block boundaries; numpy loads both alike.)
 //!
 //! # Why a hand-written ZIP writer
 //!
-//! Until now this used the `zip` crate's `ZipWriter`. Its only entry points for data
-//! compressed elsewhere are `add_prepared_file` (a `PreparedZipFile` holds the whole
-//! compressed member in a `Vec`) and `raw_copy_file*` (a `ZipFile` read from another
-//! archive, whose CRC and compressed size must be known before the local header is
-//! written). `start_entry`, which could take raw values, is private, and the crate
-//! denies `unsafe`, so there is no safe way to stream pre-compressed deflate blocks
-//! of unknown total size into one of its entries. Parallel compression through it would
-//! mean holding (or spooling and copying) every compressed member whole. So the archive
-//! is written here ([`zip64`], about 250 lines, byte layout checked by tests against
-//! the `zip` crate's reader, CPython's `zipfile` and `numpy.load`), and the `zip` crate
-//! is kept for reading only (`--check` and tests).
+//! Until now this used the `zip` crate's `ZipWriter` (9.8.2 in Cargo.lock). Its only
+//! entry points for data compressed elsewhere are `add_prepared_file` (a
+//! `PreparedZipFile` holds the whole compressed member in a `Vec`) and
+//! `raw_copy_file*` (a `ZipFile` read from another archive, whose CRC and compressed
+//! size must be known before the local header is written). `start_entry`, which takes
+//! raw values, is private (and tf2npy denies `unsafe`), so there is no safe way to
+//! stream pre-compressed deflate blocks of unknown total size into one of its entries:
+//! parallel compression through it would mean holding (or spooling to disk and copying)
+//! every compressed member whole. So the archive is written here (module `zip64`, ~250
+//! lines, layout checked by tests with the `zip` crate's reader, CPython's `zipfile`
+//! and `numpy.load`), and the `zip` crate is kept for reading only (`--check`, tests).
 
-pub mod deflate;
-pub mod zip64;
+mod deflate;
+mod zip64;
 
 use super::atomic::AtomicFile;
 use super::{ArrayHeader, ArrayWriter, CHUNK_BYTES};

@@ -77,7 +77,7 @@ fn tensors_larger_than_the_memory_budget_stream() {
             "-o".as_ref(),
             npz.as_os_str(),
         ];
-        args.extend(extra.iter().map(|s| std::ffi::OsStr::new(s)));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         let run = run_limited(&args);
         assert!(
             run.status.success(),
