@@ -188,32 +188,6 @@ fn find_renumbered_shard(prefix: &Path, id: i32) -> Option<PathBuf> {
     found
 }
 
-/// Checks the header's version like `CheckVersions(version, 1, 0, ...)` (§2.2).
-fn check_version(h: &BundleHeaderProto, ctx: &Ctx) -> Result<()> {
-    let Some(v) = &h.version else {
-        return Ok(());
-    };
-    if v.producer < BUNDLE_MIN_PRODUCER {
-        return Err(ctx.unsupported(format!(
-            "bundle format version {} is older than the oldest supported ({BUNDLE_MIN_PRODUCER})",
-            v.producer
-        )));
-    }
-    if v.min_consumer > BUNDLE_VERSION {
-        return Err(ctx.unsupported(format!(
-            "bundle needs a reader of format version {} or newer; tf2npy reads version \
-             {BUNDLE_VERSION}",
-            v.min_consumer
-        )));
-    }
-    if v.bad_consumers.contains(&BUNDLE_VERSION) {
-        return Err(ctx.unsupported(format!(
-            "bundle disallows readers of format version {BUNDLE_VERSION}, which tf2npy is"
-        )));
-    }
-    Ok(())
-}
-
 /// The dims of a box.
 fn box_shape(b: &[(u64, u64)]) -> Vec<u64> {
     b.iter().map(|&(_, l)| l).collect()
@@ -244,7 +218,13 @@ impl Bundle {
         let header = BundleHeaderProto::decode(value.as_slice()).map_err(|e| {
             ctx.corrupt(format!("the header entry is not a BundleHeaderProto: {e}"))
         })?;
-        check_version(&header, &ctx)?;
+        super::check_versions(
+            header.version.as_ref(),
+            "bundle",
+            BUNDLE_VERSION,
+            BUNDLE_MIN_PRODUCER,
+            &ctx,
+        )?;
         match Endianness::try_from(header.endianness) {
             Ok(Endianness::Little) => {}
             Ok(Endianness::Big) => {

@@ -22,6 +22,39 @@ use crate::plan::sparse::SparseMode;
 use crate::source::Container;
 use std::path::Path;
 
+/// Checks a `VersionDef` the way TensorFlow's `CheckVersions` does: the producer must
+/// be at least `min_producer`, the file must not need a newer reader than `version`, and
+/// `version` must not be listed as a bad consumer. `what` names the format in messages.
+pub(crate) fn check_versions(
+    v: Option<&proto::VersionDef>,
+    what: &str,
+    version: i32,
+    min_producer: i32,
+    ctx: &crate::error::Ctx,
+) -> Result<()> {
+    let Some(v) = v else {
+        return Ok(());
+    };
+    if v.producer < min_producer {
+        return Err(ctx.unsupported(format!(
+            "{what} format version {} is older than the oldest supported ({min_producer})",
+            v.producer
+        )));
+    }
+    if v.min_consumer > version {
+        return Err(ctx.unsupported(format!(
+            "{what} needs a reader of format version {} or newer; tf2npy reads version {version}",
+            v.min_consumer
+        )));
+    }
+    if v.bad_consumers.contains(&version) {
+        return Err(ctx.unsupported(format!(
+            "{what} disallows readers of format version {version}, which tf2npy is"
+        )));
+    }
+    Ok(())
+}
+
 /// Largest protobuf file tf2npy will read whole (protobuf's own limit is 2 GiB).
 pub const MAX_PROTO_FILE_BYTES: u64 = 2 << 30;
 

@@ -32,7 +32,7 @@
 //! V1 files have no per-tensor checksums: the table's block checksums are always
 //! verified, and `--no-verify` changes nothing here.
 
-use super::proto::{SavedSlice, SavedTensorSlices, VersionDef};
+use super::proto::{SavedSlice, SavedTensorSlices};
 use super::slice_key::{
     box_volume, check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, SliceBox,
     TensorSlice,
@@ -116,34 +116,6 @@ pub struct V1Checkpoint {
     tensors: Vec<Tensor>,
 }
 
-/// Checks a header's versions like `CheckVersions(versions, 1, 0, "Checkpoint")`.
-fn check_version(v: Option<&VersionDef>, ctx: &Ctx) -> Result<()> {
-    let Some(v) = v else {
-        return Ok(());
-    };
-    if v.producer < CHECKPOINT_MIN_PRODUCER {
-        return Err(ctx.unsupported(format!(
-            "checkpoint format version {} is older than the oldest supported \
-             ({CHECKPOINT_MIN_PRODUCER})",
-            v.producer
-        )));
-    }
-    if v.min_consumer > CHECKPOINT_VERSION {
-        return Err(ctx.unsupported(format!(
-            "checkpoint needs a reader of format version {} or newer; tf2npy reads version \
-             {CHECKPOINT_VERSION}",
-            v.min_consumer
-        )));
-    }
-    if v.bad_consumers.contains(&CHECKPOINT_VERSION) {
-        return Err(ctx.unsupported(format!(
-            "checkpoint disallows readers of format version {CHECKPOINT_VERSION}, which \
-             tf2npy is"
-        )));
-    }
-    Ok(())
-}
-
 /// Reads the header record (key `""`) of a V1 table.
 fn read_header(table: &Table) -> Result<super::proto::SavedTensorSliceMeta> {
     let ctx = Ctx::file(table.path());
@@ -165,7 +137,13 @@ fn read_header(table: &Table) -> Result<super::proto::SavedTensorSliceMeta> {
     let meta = sts.meta.ok_or_else(|| {
         ctx.corrupt("not a V1 checkpoint: the header entry holds no SavedTensorSliceMeta")
     })?;
-    check_version(meta.versions.as_ref(), &ctx)?;
+    super::check_versions(
+        meta.versions.as_ref(),
+        "checkpoint",
+        CHECKPOINT_VERSION,
+        CHECKPOINT_MIN_PRODUCER,
+        &ctx,
+    )?;
     Ok(meta)
 }
 
@@ -622,6 +600,7 @@ impl StringRead for LazySlice<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::proto::VersionDef;
     use crate::formats::proto::{
         tensor_shape_proto::Dim, tensor_slice_proto::extent::HasLength,
         tensor_slice_proto::Extent as ExtentProto, SavedSliceMeta, SavedTensorSliceMeta,
