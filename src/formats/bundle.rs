@@ -883,23 +883,13 @@ impl StringRead for BundleStrings {
 mod tests {
     use super::*;
     use crate::formats::io::mask_crc;
-    use crate::formats::proto::tensor_shape_proto::Dim;
     use crate::formats::proto::tensor_slice_proto::{extent::HasLength, Extent};
     use crate::formats::proto::{TensorShapeProto, TensorSliceProto, VersionDef};
     use crate::formats::table::tests::TableBuilder;
     use crate::stream::read_to_end;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        })
+        crate::formats::tensorproto::shape_proto(dims)
     }
 
     fn slice_proto(ext: &[(i64, Option<i64>)]) -> TensorSliceProto {

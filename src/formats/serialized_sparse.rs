@@ -462,23 +462,14 @@ impl ByteStream for OwnedStream {
 
 #[cfg(test)]
 mod tests {
-    use super::super::proto::{tensor_shape_proto::Dim, TensorShapeProto};
+    use super::super::proto::TensorShapeProto;
     use super::super::{open, OpenOptions};
     use super::*;
     use crate::plan::sparse::SparseMode;
     use crate::stream::read_to_end;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        })
+        crate::formats::tensorproto::shape_proto(dims)
     }
 
     fn int64(dims: &[i64], vals: &[i64]) -> Vec<u8> {

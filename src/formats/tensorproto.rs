@@ -600,6 +600,21 @@ impl Container for TensorProtoFile {
     }
 }
 
+/// A shape proto for `dims`, for tests across the formats.
+#[cfg(test)]
+pub(crate) fn shape_proto(dims: &[i64]) -> Option<TensorShapeProto> {
+    Some(TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| super::proto::tensor_shape_proto::Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,16 +625,7 @@ mod tests {
     }
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| super::super::proto::tensor_shape_proto::Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        })
+        shape_proto(dims)
     }
 
     fn bytes_of(tp: &TensorProto) -> Vec<u8> {

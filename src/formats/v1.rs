@@ -602,9 +602,8 @@ mod tests {
     use super::*;
     use crate::formats::proto::VersionDef;
     use crate::formats::proto::{
-        tensor_shape_proto::Dim, tensor_slice_proto::extent::HasLength,
-        tensor_slice_proto::Extent as ExtentProto, SavedSliceMeta, SavedTensorSliceMeta,
-        TensorProto, TensorShapeProto, TensorSliceProto,
+        tensor_slice_proto::extent::HasLength, tensor_slice_proto::Extent as ExtentProto,
+        SavedSliceMeta, SavedTensorSliceMeta, TensorProto, TensorSliceProto,
     };
     use crate::formats::table::tests::TableBuilder;
     use crate::stream::read_to_end;
@@ -626,16 +625,7 @@ mod tests {
     fn meta(name: &str, dtype: DataType, shape: &[i64], slices: &[&[Ext]]) -> SavedSliceMeta {
         SavedSliceMeta {
             name: name.into(),
-            shape: Some(TensorShapeProto {
-                dim: shape
-                    .iter()
-                    .map(|&size| Dim {
-                        size,
-                        name: String::new(),
-                    })
-                    .collect(),
-                unknown_rank: false,
-            }),
+            shape: crate::formats::tensorproto::shape_proto(shape),
             r#type: dtype.code(),
             slice: slices.iter().map(|s| slice_proto(s)).collect(),
         }
