@@ -225,3 +225,41 @@ fn help_has_examples_and_no_color_on_a_pipe() {
     let run = ok(["--version"]);
     assert!(String::from_utf8_lossy(&run.stdout).starts_with("tf2npy "));
 }
+
+#[test]
+fn verify_catches_a_flipped_data_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("v2/all_dtypes");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let prefix = dir.path().join("ckpt-1");
+    let run = ok(args(&[prefix.as_os_str(), "--verify".as_ref()]));
+    assert!(String::from_utf8_lossy(&run.stdout).contains(": OK"));
+    // Find where model/f32 lives from the listing, then flip its first byte.
+    let list = ok(args(&[
+        prefix.as_os_str(),
+        "--list".as_ref(),
+        "--json".as_ref(),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let name = "model/f32/.ATTRIBUTES/VARIABLE_VALUE";
+    let e = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap();
+    let loc = e["location"].as_str().unwrap();
+    let offset: usize = loc.rsplit('@').next().unwrap().trim().parse().unwrap();
+    let data = dir.path().join("ckpt-1.data-00000-of-00001");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[offset] ^= 0x40;
+    std::fs::write(&data, bytes).unwrap();
+    let run = tf2npy(args(&[prefix.as_os_str(), "--verify".as_ref()]));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains(name) && err.contains("checksum"), "{err}");
+    assert!(err.contains("ckpt-1.data-00000-of-00001"), "{err}");
+}
