@@ -72,3 +72,48 @@ pub trait Container: Send + Sync {
     /// The files this container was read from, with their sizes in bytes.
     fn input_files(&self) -> Vec<(std::path::PathBuf, u64)>;
 }
+
+/// Test helpers: read a whole entry of any container by name.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Container, RawTensor};
+    use crate::error::Result;
+    use crate::stream::read_to_end;
+
+    fn open<'a>(c: &'a dyn Container, name: &str, verify: bool) -> Result<RawTensor<'a>> {
+        let i = c.entries().iter().position(|e| e.name == name);
+        c.open(i.unwrap_or_else(|| panic!("no entry {name}")), verify)
+    }
+
+    /// The stored bytes of fixed-size entry `name`.
+    pub fn read_fixed(c: &dyn Container, name: &str, verify: bool) -> Result<Vec<u8>> {
+        match open(c, name, verify)? {
+            RawTensor::Fixed(mut s) => {
+                let mut out = Vec::new();
+                read_to_end(&mut s, &mut out)?;
+                Ok(out)
+            }
+            RawTensor::Strings(_) => panic!("{name} is a string tensor"),
+        }
+    }
+
+    /// The longest element and all elements of string entry `name`.
+    pub fn read_strings(
+        c: &dyn Container,
+        name: &str,
+        verify: bool,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
+        match open(c, name, verify)? {
+            RawTensor::Strings(mut s) => {
+                let max = s.max_len()?;
+                let mut out = Vec::new();
+                let mut e = Vec::new();
+                while s.next_into(&mut e)? {
+                    out.push(e.clone());
+                }
+                Ok((max, out))
+            }
+            RawTensor::Fixed(_) => panic!("{name} is not a string tensor"),
+        }
+    }
+}

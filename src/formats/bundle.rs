@@ -886,7 +886,6 @@ mod tests {
     use crate::formats::proto::tensor_slice_proto::{extent::HasLength, Extent};
     use crate::formats::proto::{TensorShapeProto, TensorSliceProto, VersionDef};
     use crate::formats::table::tests::TableBuilder;
-    use crate::stream::read_to_end;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
         crate::formats::tensorproto::shape_proto(dims)
@@ -1063,31 +1062,11 @@ mod tests {
     }
 
     fn fixed_bytes(b: &Bundle, name: &str, verify: bool) -> Result<Vec<u8>> {
-        let i = b.entries().iter().position(|e| e.name == name).unwrap();
-        match b.open(i, verify)? {
-            RawTensor::Fixed(mut s) => {
-                let mut out = Vec::new();
-                read_to_end(&mut s, &mut out)?;
-                Ok(out)
-            }
-            RawTensor::Strings(_) => panic!("strings"),
-        }
+        crate::source::testing::read_fixed(b, name, verify)
     }
 
     fn strings(b: &Bundle, name: &str, verify: bool) -> Result<(u64, Vec<Vec<u8>>)> {
-        let i = b.entries().iter().position(|e| e.name == name).unwrap();
-        match b.open(i, verify)? {
-            RawTensor::Strings(mut s) => {
-                let max = s.max_len()?;
-                let mut out = Vec::new();
-                let mut e = Vec::new();
-                while s.next_into(&mut e)? {
-                    out.push(e.clone());
-                }
-                Ok((max, out))
-            }
-            RawTensor::Fixed(_) => panic!("fixed"),
-        }
+        crate::source::testing::read_strings(b, name, verify)
     }
 
     fn iota_u16(n: u16) -> Vec<u8> {

@@ -606,7 +606,6 @@ mod tests {
         SavedSliceMeta, SavedTensorSliceMeta, TensorProto, TensorSliceProto,
     };
     use crate::formats::table::tests::TableBuilder;
-    use crate::stream::read_to_end;
 
     type Ext = (i64, Option<i64>);
 
@@ -680,31 +679,11 @@ mod tests {
     }
 
     fn read_fixed(c: &V1Checkpoint, name: &str) -> Result<Vec<u8>> {
-        let i = c.entries().iter().position(|e| e.name == name).unwrap();
-        match c.open(i, true)? {
-            RawTensor::Fixed(mut s) => {
-                let mut out = Vec::new();
-                read_to_end(&mut s, &mut out)?;
-                Ok(out)
-            }
-            RawTensor::Strings(_) => panic!("strings"),
-        }
+        crate::source::testing::read_fixed(c, name, true)
     }
 
     fn read_strings(c: &V1Checkpoint, name: &str) -> Result<(u64, Vec<Vec<u8>>)> {
-        let i = c.entries().iter().position(|e| e.name == name).unwrap();
-        match c.open(i, true)? {
-            RawTensor::Strings(mut s) => {
-                let max = s.max_len()?;
-                let mut out = Vec::new();
-                let mut e = Vec::new();
-                while s.next_into(&mut e)? {
-                    out.push(e.clone());
-                }
-                Ok((max, out))
-            }
-            RawTensor::Fixed(_) => panic!("fixed"),
-        }
+        crate::source::testing::read_strings(c, name, true)
     }
 
     fn f32_bytes(v: &[f32]) -> Vec<u8> {
