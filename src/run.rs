@@ -374,6 +374,16 @@ fn write_all(
 /// `.npy`, nothing to write, or an output that would overwrite an input file.
 fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -> Result<()> {
     if plan.tensors.is_empty() {
+        // Everything selected was skipped (variant/resource): the input is the reason.
+        if !plan.warnings.is_empty() {
+            return Err(Error::unsupported(
+                container.path(),
+                format!(
+                    "nothing NumPy can hold was selected ({})",
+                    plan.warnings.join("; ")
+                ),
+            ));
+        }
         return Err(Error::usage(format!(
             "nothing to write: no tensor of {} is selected",
             container.path().display()

@@ -108,3 +108,24 @@ fn missing_input_exits_1_naming_it() {
     );
     assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent/model.ckpt"));
 }
+
+#[test]
+fn input_holding_only_unconvertible_tensors_is_bad_input() {
+    // The TF2 iterator state in all_dtypes is the only variant tensor: select just it.
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures().join("v2/all_dtypes/ckpt-1");
+    let run = tf2npy([
+        input.as_os_str(),
+        "--select".as_ref(),
+        "*ITERATOR_STATE".as_ref(),
+        "-o".as_ref(),
+        dir.path().join("x.npz").as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ITERATOR_STATE") && err.contains("variant"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.npz").exists());
+}
