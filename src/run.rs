@@ -232,7 +232,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     let total: u64 = plan
         .tensors
         .iter()
-        .map(|t| source_bytes(container.as_ref(), &t.source))
+        .map(|t| source_bytes(container.as_ref(), &t.source, job.convert))
         .sum();
     reporter.begin(total);
     let result = match check.as_mut() {
@@ -251,8 +251,15 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Stored bytes behind a planned array (for progress).
-fn source_bytes(container: &dyn Container, source: &Source) -> u64 {
+/// Payload bytes a planned array will have, for the progress total: exact for
+/// fixed-size dtypes (after widening), the stored size for strings and sparse tensors.
+fn source_bytes(container: &dyn Container, source: &Source, convert: ConvertOptions) -> u64 {
+    if let Source::Entry(i) = *source {
+        let e = &container.entries()[i];
+        if let Some((_, item)) = crate::plan::convert::fixed_descr(e.dtype, convert) {
+            return e.num_elements().saturating_mul(item);
+        }
+    }
     source.stored_bytes(container)
 }
 
