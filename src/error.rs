@@ -105,6 +105,23 @@ impl Error {
         self
     }
 
+    /// Prefixes the detail of a `Corrupt` error with `prefix` (e.g. which slice of a
+    /// tensor was damaged); other errors pass through unchanged.
+    pub fn with_detail_prefix(self, prefix: &str) -> Self {
+        match self {
+            Error::Corrupt {
+                file,
+                tensor,
+                detail,
+            } => Error::Corrupt {
+                file,
+                tensor,
+                detail: format!("{prefix}: {detail}"),
+            },
+            other => other,
+        }
+    }
+
     /// True when writing to a closed pipe failed (`tf2npy ... -o - | head`): not an error
     /// by Unix convention.
     pub fn is_broken_pipe(&self) -> bool {

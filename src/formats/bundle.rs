@@ -444,18 +444,8 @@ fn describe(
                 )));
             }
             shard_ids.insert(se.shard_id);
-            plain_span(se, dtype, &want, shards, ctx).map_err(|err| match err {
-                Error::Corrupt {
-                    file,
-                    tensor,
-                    detail,
-                } => Error::Corrupt {
-                    file,
-                    tensor,
-                    detail: format!("slice `{text}`: {detail}"),
-                },
-                other => other,
-            })?
+            plain_span(se, dtype, &want, shards, ctx)
+                .map_err(|e| e.with_detail_prefix(&format!("slice `{text}`")))?
         };
         parts.push(Part { text, bx, span });
     }

@@ -508,20 +508,8 @@ impl LazySlice<'_> {
             )));
         }
         let n = box_volume(&self.part.bx).ok_or_else(|| self.corrupt("element count overflows"))?;
-        open_typed_exact(data.unwrap_or_default(), self.dtype, n, &self.ctx()).map_err(
-            |e| match e {
-                Error::Corrupt {
-                    file,
-                    tensor,
-                    detail,
-                } => Error::Corrupt {
-                    file,
-                    tensor,
-                    detail: format!("slice `{}`: {detail}", self.part.text),
-                },
-                other => other,
-            },
-        )
+        open_typed_exact(data.unwrap_or_default(), self.dtype, n, &self.ctx())
+            .map_err(|e| e.with_detail_prefix(&format!("slice `{}`", self.part.text)))
     }
 }
 

@@ -253,3 +253,26 @@ pub fn check_case_npz(case: &Value, dir: &Path, extra: &[&str]) -> usize {
     }
     compared
 }
+
+/// The stderr of a run, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a conversion of `input` that must fail with exit 1, a message naming `names`,
+/// no panic and no output.
+pub fn assert_rejected(input: &Path, names: &[&str], dir: &Path) {
+    let out = dir.join("out.npz");
+    let run = tf2npy([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{}: {err}", input.display());
+    for n in names {
+        assert!(
+            err.contains(n),
+            "{}: message must name `{n}`: {err}",
+            input.display()
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "{}: output left behind", input.display());
+}

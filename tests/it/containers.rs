@@ -4,14 +4,10 @@
 //! inputs rejected cleanly.
 
 use crate::common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn fx(rel: &str) -> PathBuf {
     fixtures().join(rel)
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn case(id: &str) -> serde_json::Value {
@@ -320,24 +316,6 @@ fn savedmodel_without_variables_and_by_pb_path() {
     let err = stderr_of(&run);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("variables.index"), "{err}");
-}
-
-/// Runs a conversion of `input` that must fail with exit 1, a message naming `names`,
-/// no panic and no output.
-fn assert_rejected(input: &Path, names: &[&str], dir: &Path) {
-    let out = dir.join("out.npz");
-    let run = tf2npy([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
-    let err = stderr_of(&run);
-    assert_eq!(run.status.code(), Some(1), "{}: {err}", input.display());
-    for n in names {
-        assert!(
-            err.contains(n),
-            "{}: message must name `{n}`: {err}",
-            input.display()
-        );
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(!out.exists(), "{}: output left behind", input.display());
 }
 
 #[test]

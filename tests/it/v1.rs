@@ -23,10 +23,6 @@ fn case(id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no case {id}"))
 }
 
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Runs tf2npy in `cwd`.
 fn tf2npy_in(cwd: &Path, args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tf2npy"))
@@ -203,24 +199,6 @@ fn list_names_the_kind_slices_and_files() {
     }
     // --verify reads every record of both shards.
     ok([fx("v1/sharded").as_os_str(), "--verify".as_ref()]);
-}
-
-/// Runs a conversion of `input` that must fail with exit 1, a message naming `names`,
-/// no panic and no output.
-fn assert_rejected(input: &Path, names: &[&str], dir: &Path) {
-    let out = dir.join("out.npz");
-    let run = tf2npy([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
-    let err = stderr_of(&run);
-    assert_eq!(run.status.code(), Some(1), "{}: {err}", input.display());
-    for n in names {
-        assert!(
-            err.contains(n),
-            "{}: message must name `{n}`: {err}",
-            input.display()
-        );
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(!out.exists(), "{}: output left behind", input.display());
 }
 
 /// Every record of a table file, in key order.
