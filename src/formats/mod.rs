@@ -84,16 +84,18 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Container>> {
             let sm = savedmodel::SavedModelDir::new(path, &pb, bytes.len() as u64, model, opts)?;
             return Ok(Box::new(sm));
         }
-        let pbtxt = path.join(savedmodel::SAVED_MODEL_PBTXT);
-        if pbtxt.is_file() {
-            return Err(Error::unsupported(
-                &pbtxt,
-                format!(
-                    "text-format SavedModels are not supported; the variables can be \
-                     converted with `tf2npy {}`",
-                    path.join("variables").join("variables").display()
-                ),
-            ));
+        for (file, form) in savedmodel::UNSUPPORTED_GRAPH_FILES {
+            let graph = path.join(file);
+            if graph.is_file() {
+                return Err(Error::unsupported(
+                    &graph,
+                    format!(
+                        "{form} SavedModels are not supported; the variables can be \
+                         converted with `tf2npy {}`",
+                        path.join("variables").join("variables").display()
+                    ),
+                ));
+            }
         }
     }
     if path.is_file() && !locate::is_checkpoint_file(path)? {

@@ -17,8 +17,14 @@ use std::path::{Path, PathBuf};
 
 /// The file name of a SavedModel's graph inside its folder.
 pub const SAVED_MODEL_PB: &str = "saved_model.pb";
-/// The text form TensorFlow also accepts (not supported).
-pub const SAVED_MODEL_PBTXT: &str = "saved_model.pbtxt";
+/// Other forms TensorFlow writes a SavedModel's graph in, which tf2npy does not
+/// read: the text form, and the chunked "image format" of the proto splitter
+/// (`SaveOptions(experimental_image_format=True)`, for graphs over 2 GiB). The
+/// variables of such a model are an ordinary bundle under `variables/`.
+pub const UNSUPPORTED_GRAPH_FILES: [(&str, &str); 2] = [
+    ("saved_model.pbtxt", "text-format"),
+    ("saved_model.cpb", "chunked (proto splitter image format)"),
+];
 
 /// Decodes `bytes` as a `SavedModel` if it is one: the first field must be field 1
 /// (varint `saved_model_schema_version`) or field 2 (`meta_graphs`), the message must

@@ -319,6 +319,42 @@ fn savedmodel_without_variables_and_by_pb_path() {
 }
 
 #[test]
+fn savedmodel_graph_in_text_or_chunked_form_points_at_its_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = fx("savedmodel/module/variables");
+    let c = case("savedmodel/module");
+    for (file, form) in [
+        ("saved_model.pbtxt", "text-format"),
+        ("saved_model.cpb", "chunked"),
+    ] {
+        let model = dir.path().join(file);
+        std::fs::create_dir_all(model.join("variables")).unwrap();
+        for f in ["variables.index", "variables.data-00000-of-00001"] {
+            std::fs::copy(vars.join(f), model.join("variables").join(f)).unwrap();
+        }
+        std::fs::write(model.join(file), b"meta_graphs {}\n").unwrap();
+        assert_rejected(&model, &[file, form, "variables/variables"], dir.path());
+        // The command the message suggests converts the variables exactly.
+        let out = dir.path().join(format!("{file}.npz"));
+        ok([
+            model.join("variables/variables").as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        let members = read_npz(&out);
+        let want: Vec<_> = expected_tensors(&c)
+            .into_iter()
+            .filter(|t| !t.hidden && !t.skip)
+            .collect();
+        assert_eq!(members.len(), want.len(), "{file}");
+        for t in &want {
+            let (_, got) = members.iter().find(|(n, _)| *n == t.name).unwrap();
+            assert_same(file, &t.name, got, t.expected.as_ref().unwrap());
+        }
+    }
+}
+
+#[test]
 fn damaged_and_mislabelled_inputs_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
