@@ -27,6 +27,7 @@ Examples:
   tf2npy train_dir/ -o out/                   latest checkpoint of a training folder, one .npy per tensor
   tf2npy model.ckpt --tensor dense/kernel -o k.npy
   tf2npy model.ckpt --short-names --select 'encoder/*' -o enc.npz
+  tf2npy keras_ckpt --var-names -o w.npz      Keras 3: dense/kernel, not optimizer/_trainable_variables/0/...
   tf2npy tensor.pb -o - | python -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
 
 INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index or any .data-* file, a
@@ -94,6 +95,12 @@ pub struct Args {
     /// Name tensors by their TF2 object path: drop /.ATTRIBUTES/VARIABLE_VALUE and undo key escaping.
     #[arg(long)]
     pub short_names: bool,
+
+    /// Name tensors by the variable names a TF2 checkpoint records in its object graph
+    /// (e.g. dense/kernel for Keras 3's optimizer/_trainable_variables/0/...); tensors
+    /// without one keep their key (or short name). With --list: adds a VARIABLE column.
+    #[arg(long)]
+    pub var_names: bool,
 
     /// Deflate .npz members (like np.savez_compressed); default is stored.
     #[arg(long)]
@@ -211,6 +218,7 @@ impl Args {
                 exclude: self.exclude.clone(),
                 all: self.all || select_all,
                 short_names: self.short_names,
+                var_names: self.var_names && !select_all,
                 // --verify reads the stored parts; densifying would only add zeros.
                 sparse: if select_all {
                     SparseMode::Keep
@@ -251,10 +259,15 @@ pub fn run(args: &Args) -> Result<u8> {
     match args.job()? {
         None => {
             let container = run::open_input(&args.input()?, &args.open_options())?;
-            let text = if args.json {
-                crate::listing::to_json(container.as_ref())
+            let names = if args.var_names {
+                Some(container.variable_names()?)
             } else {
-                crate::listing::to_table(container.as_ref())
+                None
+            };
+            let text = if args.json {
+                crate::listing::to_json(container.as_ref(), names.as_deref())
+            } else {
+                crate::listing::to_table(container.as_ref(), names.as_deref())
             };
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error.

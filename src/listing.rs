@@ -8,20 +8,27 @@ fn shape_text(shape: &[u64]) -> String {
 }
 
 /// The JSON array `[{"name","dtype","shape","bytes","location","hidden"}, ...]`, where
-/// `dtype` is TensorFlow's dtype name and `bytes` the stored payload size.
-pub fn to_json(container: &dyn Container) -> String {
+/// `dtype` is TensorFlow's dtype name and `bytes` the stored payload size. With
+/// `var_names` (`--var-names`, one per entry) each item also has `"var_name"`: the
+/// recorded variable name, or `null`.
+pub fn to_json(container: &dyn Container, var_names: Option<&[Option<String>]>) -> String {
     let items: Vec<serde_json::Value> = container
         .entries()
         .iter()
-        .map(|e| {
-            serde_json::json!({
+        .enumerate()
+        .map(|(i, e)| {
+            let mut item = serde_json::json!({
                 "name": e.name,
                 "dtype": e.dtype.name(),
                 "shape": e.shape,
                 "bytes": e.stored_bytes,
                 "location": e.location,
                 "hidden": e.hidden,
-            })
+            });
+            if let Some(names) = var_names {
+                item["var_name"] = names.get(i).cloned().flatten().into();
+            }
+            item
         })
         .collect();
     let mut s = serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".to_string());
@@ -29,52 +36,60 @@ pub fn to_json(container: &dyn Container) -> String {
     s
 }
 
-/// A human-readable table with one row per tensor and a totals line.
-pub fn to_table(container: &dyn Container) -> String {
+/// A human-readable table with one row per tensor and a totals line. With `var_names`
+/// (`--var-names`) a VARIABLE column follows NAME (`-` where none is recorded).
+pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>) -> String {
     let entries = container.entries();
-    let rows: Vec<[String; 5]> = entries
+    let mut head = vec!["NAME", "DTYPE", "SHAPE", "BYTES", "LOCATION"];
+    if var_names.is_some() {
+        head.insert(1, "VARIABLE");
+    }
+    let right = head.iter().position(|&h| h == "BYTES");
+    let rows: Vec<Vec<String>> = entries
         .iter()
-        .map(|e| {
-            [
+        .enumerate()
+        .map(|(i, e)| {
+            let mut row = vec![
                 e.name.clone(),
                 e.dtype.name().to_string(),
                 shape_text(&e.shape),
                 e.stored_bytes.to_string(),
                 e.location.clone(),
-            ]
+            ];
+            if let Some(names) = var_names {
+                let v = names.get(i).cloned().flatten();
+                row.insert(1, v.unwrap_or_else(|| "-".to_string()));
+            }
+            row
         })
         .collect();
-    let head = ["NAME", "DTYPE", "SHAPE", "BYTES", "LOCATION"];
-    let mut widths = head.map(str::len);
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    let mut line = |cells: [&str; 5]| {
+    let mut line = |cells: &[&str]| {
         let mut l = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(c.chars().count());
-            if i == 3 {
-                l.push_str(&" ".repeat(pad));
+            let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
+            if Some(i) == right {
+                l.push_str(&pad);
                 l.push_str(c);
             } else {
                 l.push_str(c);
-                if i < 4 {
-                    l.push_str(&" ".repeat(pad));
-                }
+                l.push_str(&pad);
             }
-            if i < 4 {
-                l.push_str("  ");
-            }
+            l.push_str("  ");
         }
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(head);
+    line(&head);
     for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(&cells);
     }
     let elements: u64 = entries
         .iter()

@@ -71,6 +71,13 @@ pub trait Container: Send + Sync {
     fn open(&self, index: usize, verify: bool) -> Result<RawTensor<'_>>;
     /// The files this container was read from, with their sizes in bytes.
     fn input_files(&self) -> Vec<(std::path::PathBuf, u64)>;
+    /// The variable name TensorFlow recorded for each entry (by index) apart from the
+    /// entry's own name, e.g. a TF2 checkpoint's object-graph `full_name`; `None` where
+    /// there is none. Reads the input, so it is called only when asked for
+    /// (`--var-names`). The default records none.
+    fn variable_names(&self) -> Result<Vec<Option<String>>> {
+        Ok(vec![None; self.entries().len()])
+    }
 }
 
 /// Test helpers: read a whole entry of any container by name.

@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(c) = formats::open(&path, &opts) else {
         return;
     };
-    let _ = tf2npy::listing::to_json(c.as_ref());
+    let _ = tf2npy::listing::to_json(c.as_ref(), None);
+    if let Ok(names) = c.variable_names() {
+        assert_eq!(names.len(), c.entries().len());
+        let _ = tf2npy::listing::to_table(c.as_ref(), Some(&names));
+    }
     let select = SelectOptions {
         all: true,
         sparse,

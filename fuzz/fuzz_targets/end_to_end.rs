@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         select: SelectOptions {
             all: flags & 4 != 0,
             short_names: flags & 8 != 0,
+            var_names: flags & 64 != 0, // (shares its bit with `compress`)
             sparse: if flags & 16 != 0 {
                 SparseMode::Keep
             } else {

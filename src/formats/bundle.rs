@@ -552,6 +552,10 @@ impl Container for Bundle {
         }
     }
 
+    fn variable_names(&self) -> Result<Vec<Option<String>>> {
+        super::object_graph::variable_names(self, &Ctx::file(&self.index_path))
+    }
+
     fn input_files(&self) -> Vec<(PathBuf, u64)> {
         let mut out = vec![(self.index_path.clone(), self.index_len)];
         out.extend(self.shards.iter().cloned());

@@ -9,6 +9,7 @@ pub mod checkpoint_state;
 pub mod graphdef;
 pub mod io;
 pub mod locate;
+pub mod object_graph;
 pub mod proto;
 pub mod savedmodel;
 pub mod serialized_sparse;

@@ -174,6 +174,21 @@ impl Container for SavedModelDir {
         }
     }
 
+    fn variable_names(&self) -> Result<Vec<Option<String>>> {
+        let names = match &self.variables {
+            Some(v) => v.variable_names()?,
+            None => Vec::new(),
+        };
+        Ok(self
+            .slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Variable(i) => names.get(*i).cloned().flatten(),
+                Slot::Const(_) => None,
+            })
+            .collect())
+    }
+
     fn input_files(&self) -> Vec<(PathBuf, u64)> {
         let mut files = vec![(self.pb_path.clone(), self.pb_len)];
         if let Some(v) = &self.variables {

@@ -1,6 +1,6 @@
 //! The plan: which tensors to write and under what names, decided and validated before a
 //! byte of output is written. Selection (`--tensor`, `--select`, `--exclude`, `--all`),
-//! renaming (`--short-names`), refusal of name clashes, and skipping of tensors no NumPy
+//! renaming (`--short-names`, `--var-names`), refusal of name clashes, and skipping of tensors no NumPy
 //! array can hold (with a warning, or an error when the tensor was asked for by name),
 //! and grouping of sparse parts stored as siblings into one dense output ([`sparse`]).
 
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::source::{Container, Entry, RawTensor};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sparse::SparseMode;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// How to choose and name tensors.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +28,10 @@ pub struct SelectOptions {
     pub all: bool,
     /// Name outputs by their readable TF2 object path (see [`names::short_name`]).
     pub short_names: bool,
+    /// Name outputs by the variable names the container records (a TF2 object graph's
+    /// `full_name`, e.g. `dense/kernel`; see [`Container::variable_names`]). Tensors
+    /// without one keep their key, or their short name with `short_names`.
+    pub var_names: bool,
     /// Densify sparse tensors stored as sibling `X/indices`, `X/values`, `X/dense_shape`
     /// into one array `X` (the default), or keep the parts (`--sparse keep`).
     pub sparse: SparseMode,
@@ -145,6 +149,8 @@ struct Candidate {
     source: Source,
     /// A part of a sparse group: written on its own only when asked for by `--tensor`.
     part_of_group: bool,
+    /// The variable name the container records for it (`--var-names`).
+    var_name: Option<String>,
 }
 
 /// Builds the plan for `container`.
@@ -173,17 +179,33 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             },
             name: g.name,
             part_of_group: false,
+            var_name: None,
         })
         .collect();
-    candidates.extend(entries.iter().enumerate().map(|(i, e)| Candidate {
-        name: e.name.clone(),
-        dtype: e.dtype,
-        hidden: e.hidden,
-        source: Source::Entry(i),
-        part_of_group: parts.contains(&i),
-    }));
+    let mut var_names = if opts.var_names {
+        container.variable_names()?
+    } else {
+        Vec::new()
+    };
+    var_names.resize(entries.len(), None);
+    candidates.extend(
+        entries
+            .iter()
+            .zip(var_names)
+            .enumerate()
+            .map(|(i, (e, var_name))| Candidate {
+                name: e.name.clone(),
+                dtype: e.dtype,
+                hidden: e.hidden,
+                source: Source::Entry(i),
+                part_of_group: parts.contains(&i),
+                var_name,
+            }),
+    );
     let out_name = |c: &Candidate| {
-        if opts.short_names {
+        if let Some(v) = &c.var_name {
+            v.clone()
+        } else if opts.short_names {
             names::short_name(&c.name)
         } else {
             c.name.clone()
@@ -206,6 +228,8 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             .map(|(c, n)| n && (!c.part_of_group || !whole))
             .collect()
     });
+    // Output name -> the container name it came from, to report clashes.
+    let mut taken: HashMap<String, &str> = HashMap::new();
     for (k, c) in candidates.iter().enumerate() {
         let out = out_name(c);
         if let Some(wanted) = &wanted {
@@ -241,6 +265,20 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             plan.warnings.push(format!("skipping {msg}"));
             continue;
         }
+        if let Some(other) = taken.insert(out.clone(), &c.name) {
+            return Err(Error::usage(format!(
+                "`{other}` and `{}` would both be written as `{out}`; {}",
+                c.name,
+                if opts.var_names {
+                    "variable names are not unique here: drop --var-names (--short-names names \
+                     tensors by their object path), or use --exclude"
+                } else if opts.short_names {
+                    "drop --short-names, or use --exclude"
+                } else {
+                    "use --exclude or --sparse keep"
+                }
+            )));
+        }
         plan.tensors.push(PlannedTensor {
             name: out,
             source: c.source.clone(),
@@ -256,15 +294,6 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
         }
     }
     plan.tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    for pair in plan.tensors.windows(2) {
-        if pair[0].name == pair[1].name {
-            return Err(Error::usage(format!(
-                "two tensors would both be written as `{}`; drop --short-names, use --exclude \
-                 or --sparse keep",
-                pair[0].name
-            )));
-        }
-    }
     Ok(plan)
 }
 

@@ -169,6 +169,8 @@ pub struct ExpectedTensor {
     pub skip: bool,
     pub hidden: bool,
     pub tf_dtype: String,
+    /// The variable name TensorFlow's object graph records (`full_name`), if any.
+    pub var_name: Option<String>,
 }
 
 pub fn expected_tensors(case: &Value) -> Vec<ExpectedTensor> {
@@ -183,6 +185,7 @@ pub fn expected_tensors(case: &Value) -> Vec<ExpectedTensor> {
             skip: t["skip"].as_bool().unwrap_or(false),
             hidden: t["hidden"].as_bool().unwrap_or(false),
             tf_dtype: t["tf_dtype"].as_str().unwrap_or("").to_string(),
+            var_name: t["var_name"].as_str().map(String::from),
         })
         .collect()
 }

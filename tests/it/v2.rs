@@ -261,6 +261,142 @@ fn short_names_unescape_and_refuse_clashes() {
     }
 }
 
+/// `--var-names` names each tensor by the `full_name` TensorFlow's object graph records
+/// (the manifest's `var_name`, decoded by TensorFlow's own proto classes): every V2 and
+/// SavedModel fixture either converts with those names bit for bit, or, where two
+/// tensors share a name (unnamed `tf.Variable`s are all `Variable`), is refused naming
+/// both keys. `--list --json --var-names` reports the same names.
+#[test]
+fn var_names_follow_the_object_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut converted, mut refused) = (0, 0);
+    for case in cases("v2").into_iter().chain(cases("savedmodel")) {
+        let id = case["id"].as_str().unwrap().to_string();
+        let (input, mut args) = case_input(&case);
+        args.extend(["--sparse".to_string(), "keep".to_string()]);
+        let tensors = expected_tensors(&case);
+        // The listing: a var_name for exactly the tensors TensorFlow names.
+        let mut list = vec![input.to_string_lossy().into_owned(), "--list".into()];
+        list.extend(args.iter().cloned());
+        list.extend(["--json".into(), "--var-names".into()]);
+        let listed: Value = serde_json::from_slice(&ok(&list).stdout).unwrap();
+        for t in &tensors {
+            let e = listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == t.name.as_str())
+                .unwrap_or_else(|| panic!("{id}: {} not listed", t.name));
+            assert_eq!(
+                e["var_name"].as_str(),
+                t.var_name.as_deref(),
+                "{id}: {}",
+                t.name
+            );
+        }
+        // The conversion.
+        let written: Vec<(&ExpectedTensor, &str)> = tensors
+            .iter()
+            .filter(|t| !t.skip && !t.hidden)
+            .map(|t| (t, t.var_name.as_deref().unwrap_or(&t.name)))
+            .collect();
+        let out = dir.path().join(format!("{}.npz", id.replace('/', "_")));
+        let mut cmd = vec![input.to_string_lossy().into_owned(), "--var-names".into()];
+        cmd.extend(args);
+        cmd.extend(["-o".into(), out.to_string_lossy().into_owned()]);
+        // The first tensor whose name an earlier one already took (entry order).
+        let mut seen = std::collections::HashMap::new();
+        let clash = written
+            .iter()
+            .find_map(|(t, n)| seen.insert(*n, t.name.as_str()).map(|first| (first, t, n)));
+        if let Some((first, t, n)) = clash {
+            let run = tf2npy(&cmd);
+            let err = stderr_of(&run);
+            assert_eq!(run.status.code(), Some(2), "{id}: {err}");
+            for want in [
+                format!("`{first}`"),
+                format!("`{}`", t.name),
+                format!("`{n}`"),
+            ] {
+                assert!(err.contains(&want), "{id}: {want} not in {err}");
+            }
+            assert!(err.contains("--short-names"), "{id}: {err}");
+            assert!(!out.exists(), "{id}");
+            refused += 1;
+            continue;
+        }
+        ok(&cmd);
+        let members = read_npz(&out);
+        assert_eq!(members.len(), written.len(), "{id}");
+        for (t, n) in &written {
+            let (_, got) = members
+                .iter()
+                .find(|(m, _)| m == n)
+                .unwrap_or_else(|| panic!("{id}: {n} missing"));
+            assert_same(&id, n, got, t.expected.as_ref().unwrap());
+        }
+        converted += 1;
+    }
+    // keras_adam, savedmodel/module, ... convert; all_dtypes, sharded, ... clash.
+    assert!(
+        converted >= 2 && refused >= 2,
+        "{converted} converted, {refused} refused"
+    );
+}
+
+/// The object graph is read only for `--var-names`; damaged, it is named in the error.
+#[test]
+fn var_names_with_a_damaged_object_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("v2/keras_adam");
+    for f in ["ckpt.index", "ckpt.data-00000-of-00001"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let prefix = dir.path().join("ckpt");
+    let listed: Value = serde_json::from_slice(
+        &ok([prefix.as_os_str(), "--list".as_ref(), "--json".as_ref()]).stdout,
+    )
+    .unwrap();
+    let graph = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "_CHECKPOINTABLE_OBJECT_GRAPH")
+        .unwrap();
+    let at: u64 = graph["location"]
+        .as_str()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let data = dir.path().join("ckpt.data-00000-of-00001");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[at as usize + 10] ^= 0x40;
+    std::fs::write(&data, bytes).unwrap();
+    ok([
+        prefix.as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("plain.npz").as_os_str(),
+    ]);
+    let out = dir.path().join("named.npz");
+    let run = tf2npy([
+        prefix.as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("_CHECKPOINTABLE_OBJECT_GRAPH"), "{err}");
+    assert!(
+        err.contains("ckpt.data-00000-of-00001") || err.contains("ckpt.index"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn select_exclude_and_hidden() {
     let dir = tempfile::tempdir().unwrap();
