@@ -435,6 +435,19 @@ impl ByteStream for Counted<'_, '_> {
         }
         Ok(n)
     }
+
+    fn lends(&self) -> bool {
+        self.inner.lends()
+    }
+
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        let b = self.inner.read_borrowed(max)?;
+        self.reporter.advance(b.len() as u64);
+        if let Some(h) = &mut self.hasher {
+            h.update(b);
+        }
+        Ok(b)
+    }
 }
 
 /// Consumes payloads without writing them (`--verify`, and `--check`'s placeholder).

@@ -12,11 +12,64 @@ pub trait ByteStream: Send {
     /// Reads up to `buf.len()` bytes into `buf`; `Ok(0)` only at the end (or for an
     /// empty `buf`).
     fn read(&mut self, buf: &mut [u8]) -> Result<usize>;
+
+    /// Whether [`ByteStream::read_borrowed`] works: the stream holds its next bytes in
+    /// memory and can lend them, saving the caller a copy.
+    fn lends(&self) -> bool {
+        false
+    }
+
+    /// For a stream that [`lends`](ByteStream::lends): the next up to `max` bytes
+    /// (`max > 0`), borrowed; empty only at the end. Same contract as `read` otherwise.
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        let _ = max;
+        Err(crate::error::Error::usage(
+            "internal error: read_borrowed on a stream that does not lend",
+        ))
+    }
 }
 
 impl<T: ByteStream + ?Sized> ByteStream for Box<T> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         (**self).read(buf)
+    }
+
+    fn lends(&self) -> bool {
+        (**self).lends()
+    }
+
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        (**self).read_borrowed(max)
+    }
+}
+
+/// Passes every byte of `data` to `sink`: borrowed from the stream when it lends (no
+/// copy; chunks as large as the stream holds), or read through one buffer of `chunk`
+/// bytes otherwise. Returns the number of bytes passed.
+pub fn pump(
+    data: &mut dyn ByteStream,
+    chunk: usize,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
+    let mut total = 0u64;
+    if data.lends() {
+        loop {
+            let b = data.read_borrowed(usize::MAX)?;
+            if b.is_empty() {
+                return Ok(total);
+            }
+            total += b.len() as u64;
+            sink(b)?;
+        }
+    }
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = data.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+        sink(&buf[..n])?;
     }
 }
 
@@ -128,8 +181,9 @@ struct ChannelStream {
     pos: usize,
 }
 
-impl ByteStream for ChannelStream {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+impl ChannelStream {
+    /// Makes `current` hold unread bytes; `false` at the end.
+    fn ready(&mut self) -> Result<bool> {
         while self.pos == self.current.len() {
             match self.rx.recv() {
                 Ok(next) => {
@@ -137,13 +191,31 @@ impl ByteStream for ChannelStream {
                     let _ = self.recycle.send(old);
                     self.pos = 0;
                 }
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(false),
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(true)
+    }
+}
+
+impl ByteStream for ChannelStream {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let n = self.read_borrowed(buf.len())?.len();
+        buf[..n].copy_from_slice(&self.current[self.pos - n..self.pos]);
         Ok(n)
+    }
+
+    fn lends(&self) -> bool {
+        true
+    }
+
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        if max == 0 || !self.ready()? {
+            return Ok(&[]);
+        }
+        let n = max.min(self.current.len() - self.pos);
+        self.pos += n;
+        Ok(&self.current[self.pos - n..self.pos])
     }
 }
 
@@ -194,6 +266,45 @@ mod tests {
         with_prefetch(counting(total, false), |s| read_to_end(s, &mut via)).unwrap();
         assert_eq!(direct.len() as u64, total);
         assert!(direct == via);
+    }
+
+    #[test]
+    fn pump_lends_or_copies_every_byte_in_order() {
+        let total = 2 * PREFETCH_CHUNK as u64 + 777;
+        let mut direct = Vec::new();
+        read_to_end(&mut *counting(total, false), &mut direct).unwrap();
+        // Through the prefetch thread the stream lends its chunks; mixed with `read`.
+        let mut via = Vec::new();
+        with_prefetch(counting(total, false), |s| {
+            assert!(s.lends());
+            let mut first = [0u8; 5];
+            assert_eq!(s.read(&mut first)?, 5);
+            via.extend_from_slice(&first);
+            assert_eq!(s.read_borrowed(3)?.len(), 3.min(PREFETCH_CHUNK - 5));
+            via.extend_from_slice(&direct[5..8]);
+            pump(s, 1000, |b| {
+                assert!(!b.is_empty() && b.len() <= PREFETCH_CHUNK);
+                via.extend_from_slice(b);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert!(direct == via);
+        // A stream that does not lend goes through a buffer of the given size.
+        let mut copied = Vec::new();
+        let mut s = counting(total, false);
+        assert!(!s.lends());
+        let n = pump(&mut s, 1000, |b| {
+            assert!(b.len() <= 1000);
+            copied.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, total);
+        assert!(direct == copied);
+        // Errors at the end (a checksum) come through pump on both paths.
+        assert!(pump(&mut counting(10, true), 4, |_| Ok(())).is_err());
+        assert!(with_prefetch(counting(10, true), |s| pump(s, 4, |_| Ok(()))).is_err());
     }
 
     #[test]

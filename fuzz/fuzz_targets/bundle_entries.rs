@@ -48,8 +48,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(bundle) = Bundle::open(&prefix, &prefix) else {
         return;
     };
-    let _ = tf2npy::listing::to_table(&bundle);
-    let _ = tf2npy::listing::to_json(&bundle);
+    let names = bundle.variable_names().ok();
+    let _ = tf2npy::listing::to_table(&bundle, names.as_deref());
+    let _ = tf2npy::listing::to_json(&bundle, None);
     let _ = bundle.input_files();
     let chunk = 1 + usize::from(flags >> 5) * 37;
     for i in 0..bundle.entries().len() {

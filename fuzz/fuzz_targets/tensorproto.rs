@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     convert_all(&file, raw_bits, chunk);
     for keep in [false, true] {
         if let Ok(Some(sp)) = serialized_sparse::detect(&file, keep) {
-            let _ = tf2npy::listing::to_table(&sp);
+            let _ = tf2npy::listing::to_table(&sp, None);
             convert_all(&sp, raw_bits, chunk);
         }
     }

@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 /// Input bytes converted per step by [`ConvertStream`].
 const CONVERT_CHUNK: usize = 256 * 1024;
+/// Reads with room for at least this many output elements convert in place.
+const DIRECT_MIN_ELEMENTS: usize = 4096;
 
 /// How to treat types NumPy lacks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -133,8 +135,10 @@ pub struct ConvertStream<'a> {
     input: Vec<u8>,
     /// Bytes of a partial input element carried to the next read.
     carry: usize,
+    /// Converted bytes not yet handed out: `out[out_pos..out_len]`.
     out: Vec<u8>,
     out_pos: usize,
+    out_len: usize,
     done: bool,
 }
 
@@ -148,81 +152,122 @@ impl<'a> ConvertStream<'a> {
             carry: 0,
             out: Vec::new(),
             out_pos: 0,
+            out_len: 0,
             done: false,
         }
     }
 
-    fn in_bytes(&self) -> usize {
-        match self.conv {
-            Conversion::Bf16ToF32 => 2,
-            _ => 1,
-        }
+    /// Stored bytes in and `.npy` bytes out per element.
+    fn widths(&self) -> (usize, usize) {
+        self.conv.widths()
     }
 
-    fn refill(&mut self) -> Result<()> {
-        let n = self.inner.read(&mut self.input[self.carry..])?;
-        if n == 0 {
-            self.done = true;
-            if self.carry != 0 {
-                return Err(Error::usage(
-                    "internal error: stream ended inside an element",
-                ));
+    /// Reads more input and converts every whole element of it into `out` (which must
+    /// have room for `CONVERT_CHUNK / in * out` bytes); the bytes of a partial element
+    /// carry over. Returns the bytes written, 0 only at the end.
+    fn convert_more(&mut self, out: &mut [u8]) -> Result<usize> {
+        let (win, wout) = self.widths();
+        let room = (out.len() / wout * win).min(self.input.len());
+        loop {
+            let n = self.inner.read(&mut self.input[self.carry..room])?;
+            if n == 0 {
+                self.done = true;
+                if self.carry != 0 {
+                    return Err(Error::usage(
+                        "internal error: stream ended inside an element",
+                    ));
+                }
+                return Ok(0);
             }
-            return Ok(());
+            let avail = self.carry + n;
+            let whole = avail - avail % win;
+            let written = whole / win * wout;
+            convert_slice(self.conv, &self.input[..whole], &mut out[..written]);
+            self.input.copy_within(whole..avail, 0);
+            self.carry = avail - whole;
+            if written > 0 {
+                return Ok(written);
+            }
         }
-        let avail = self.carry + n;
-        let width = self.in_bytes();
-        let whole = avail - avail % width;
-        self.out.clear();
-        self.out_pos = 0;
-        convert_into(self.conv, &self.input[..whole], &mut self.out);
-        self.input.copy_within(whole..avail, 0);
-        self.carry = avail - whole;
-        Ok(())
     }
 }
 
 impl ByteStream for ConvertStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        while self.out_pos == self.out.len() {
+        let (win, wout) = self.widths();
+        if self.out_pos == self.out_len {
             if self.done {
                 return Ok(0);
             }
-            self.refill()?;
+            // A large buffer: convert straight into it, saving a copy.
+            if buf.len() / wout >= DIRECT_MIN_ELEMENTS {
+                return self.convert_more(buf);
+            }
+            // Otherwise through `out`, allocated once at its full size.
+            let mut out = std::mem::take(&mut self.out);
+            out.resize(self.input.len() / win * wout, 0);
+            let n = self.convert_more(&mut out);
+            self.out = out;
+            self.out_pos = 0;
+            self.out_len = *n.as_ref().unwrap_or(&0);
+            if n? == 0 {
+                return Ok(0);
+            }
         }
-        let n = buf.len().min(self.out.len() - self.out_pos);
+        let n = buf.len().min(self.out_len - self.out_pos);
         buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
         self.out_pos += n;
         Ok(n)
     }
 }
 
+impl Conversion {
+    /// Stored bytes in and `.npy` bytes out per element.
+    fn widths(self) -> (usize, usize) {
+        match self {
+            Conversion::Bf16ToF32 => (2, 4),
+            Conversion::Float8ToF32(_) => (1, 4),
+            Conversion::SignExtendLow(_) | Conversion::MaskLow(_) => (1, 1),
+        }
+    }
+}
+
 /// Converts whole elements in `input`, appending the result to `out`.
 pub fn convert_into(conv: Conversion, input: &[u8], out: &mut Vec<u8>) {
+    let (win, wout) = conv.widths();
+    let start = out.len();
+    out.resize(start + input.len() / win * wout, 0);
+    convert_slice(conv, input, &mut out[start..]);
+}
+
+/// Converts the whole elements in `input` into `out`, which holds exactly their output.
+fn convert_slice(conv: Conversion, input: &[u8], out: &mut [u8]) {
     match conv {
         Conversion::Bf16ToF32 => {
-            let start = out.len();
-            out.resize(start + input.len() / 2 * 4, 0);
-            for (o, i) in out[start..].chunks_exact_mut(4).zip(input.chunks_exact(2)) {
+            for (o, i) in out.chunks_exact_mut(4).zip(input.chunks_exact(2)) {
+                o[0] = 0;
+                o[1] = 0;
                 o[2] = i[0];
                 o[3] = i[1];
             }
         }
         Conversion::Float8ToF32(m) => {
             let table = minifloat_table(m);
-            let start = out.len();
-            out.resize(start + input.len() * 4, 0);
-            for (o, &b) in out[start..].chunks_exact_mut(4).zip(input) {
+            for (o, &b) in out.chunks_exact_mut(4).zip(input) {
                 o.copy_from_slice(&table[usize::from(b)].to_le_bytes());
             }
         }
         Conversion::SignExtendLow(bits) => {
             let shift = 8 - u32::from(bits);
-            out.extend(input.iter().map(|&b| (((b << shift) as i8) >> shift) as u8));
+            for (o, &b) in out.iter_mut().zip(input) {
+                *o = (((b << shift) as i8) >> shift) as u8;
+            }
         }
         Conversion::MaskLow(bits) => {
             let mask = ((1u16 << bits) - 1) as u8;
-            out.extend(input.iter().map(|&b| b & mask));
+            for (o, &b) in out.iter_mut().zip(input) {
+                *o = b & mask;
+            }
         }
     }
 }
@@ -430,5 +475,57 @@ mod tests {
         out.clear();
         convert_into(Conversion::MaskLow(2), &[0x07, 0x01], &mut out);
         assert_eq!(out, vec![0x03, 0x01]);
+    }
+
+    /// A stream handing out its bytes `step` at a time (partial elements included).
+    struct Dribble {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+    }
+
+    impl ByteStream for Dribble {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn conversion_streams_agree_for_any_read_and_input_sizes() {
+        let data: Vec<u8> = (0..600_001u64).map(|i| (i * 7919 % 251) as u8).collect();
+        for conv in [
+            Conversion::Bf16ToF32,
+            Conversion::Float8ToF32(Minifloat::E5m2),
+            Conversion::SignExtendLow(4),
+            Conversion::MaskLow(2),
+        ] {
+            let (win, _) = conv.widths();
+            let input = &data[..data.len() - data.len() % win];
+            let mut want = Vec::new();
+            convert_into(conv, input, &mut want);
+            // In-place (large reads) and buffered (small reads) paths, with inner reads
+            // that split elements.
+            for (step, read) in [(1 << 20, 4 << 20), (3, 4 << 20), (5, 7), (100_001, 65_536)] {
+                let inner = Dribble {
+                    data: input.to_vec(),
+                    pos: 0,
+                    step,
+                };
+                let mut s = ConvertStream::new(Box::new(inner), conv);
+                let mut got = Vec::new();
+                let mut buf = vec![0xAAu8; read];
+                loop {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert!(got == want, "{conv:?} step {step} read {read}");
+            }
+        }
     }
 }

@@ -41,23 +41,17 @@ pub fn copy_exact(
     what: &str,
     out_path: &Path,
 ) -> Result<()> {
-    let mut buf = vec![0u8; CHUNK_BYTES];
     let mut left = len;
-    loop {
-        let n = data.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let n64 = n as u64;
+    crate::stream::pump(data, CHUNK_BYTES, |b| {
+        let n64 = b.len() as u64;
         if n64 > left {
             return Err(Error::usage(format!(
                 "internal error: payload of `{what}` is longer than its header says ({len} bytes)"
             )));
         }
-        out.write_all(&buf[..n])
-            .map_err(|e| Error::io(out_path, e))?;
         left -= n64;
-    }
+        out.write_all(b).map_err(|e| Error::io(out_path, e))
+    })?;
     if left != 0 {
         return Err(Error::usage(format!(
             "internal error: payload of `{what}` ended {left} bytes short of {len}"

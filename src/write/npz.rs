@@ -151,15 +151,7 @@ impl NpzWriter {
         match self.compression {
             Compression::Stored => {
                 zip.begin(member, Method::Stored, total).map_err(io)?;
-                let mut buf =
-                    vec![0u8; CHUNK_BYTES.min(usize::try_from(total).unwrap_or(CHUNK_BYTES))];
-                let mut left = total;
-                while left > 0 {
-                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    payload.fill(&mut buf[..n])?;
-                    zip.write(&buf[..n]).map_err(io)?;
-                    left -= n as u64;
-                }
+                payload.pump(&mut |bytes| zip.write(bytes).map_err(io))?;
             }
             Compression::Deflate { .. } => {
                 zip.begin(member, Method::Deflated, total).map_err(io)?;
@@ -271,6 +263,28 @@ impl<'a> Payload<'a> {
             done += n;
         }
         self.crc.update(buf);
+        Ok(())
+    }
+
+    /// Passes the whole payload (header, then every stream byte) to `sink`, borrowing
+    /// the stream's bytes when it lends them, and checks it ends where the header says.
+    fn pump(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let head = std::mem::take(&mut self.head);
+        self.crc.update(head);
+        sink(head)?;
+        let (left, crc, name, len) = (&mut self.left, &mut self.crc, self.name, self.len);
+        crate::stream::pump(self.data, CHUNK_BYTES, |b| {
+            let n = b.len() as u64;
+            if n > *left {
+                return Err(Error::usage(format!(
+                    "internal error: payload of `{name}` is longer than its header says \
+                     ({len} bytes)"
+                )));
+            }
+            *left -= n;
+            crc.update(b);
+            sink(b)
+        })?;
         Ok(())
     }
 
