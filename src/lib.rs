@@ -13,12 +13,15 @@
 //!   -> write::*                .npy / .npz / folder / stdout, atomically
 //! ```
 //!
+//! Between the steps, tensor bytes flow through [`stream::ByteStream`] in bounded
+//! chunks; [`densify`] turns sparse parts into a dense stream for readers and the plan.
 //! [`run::convert`] runs the whole pipeline for one [`run::Job`].
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod densify;
 pub mod dtype;
 pub mod error;
 pub mod formats;

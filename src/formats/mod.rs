@@ -18,8 +18,8 @@ pub mod table;
 pub mod tensorproto;
 pub mod v1;
 
+use crate::densify::SparseMode;
 use crate::error::{Error, Result};
-use crate::plan::sparse::SparseMode;
 use crate::source::Container;
 use std::path::Path;
 

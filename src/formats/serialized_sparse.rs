@@ -7,7 +7,7 @@
 //! Recognized by structure, not name: a string tensor whose last dimension is 3 and
 //! whose every element decodes to TensorProtos of those dtypes and matching shapes.
 //! Listed as one entry (named by the file stem) of the values' dtype with the dense
-//! shape, densified while streaming by [`crate::plan::sparse::densify`]. For
+//! shape, densified while streaming by [`crate::densify::densify`]. For
 //! `serialize_many_sparse` the dense shape is `[N] + max over rows of each row's
 //! shape`, as `tf.io.deserialize_many_sparse` computes it, and row `b`'s indices get a
 //! leading batch column `b`.
@@ -20,9 +20,9 @@
 
 use super::proto::TensorProto;
 use super::tensorproto::{open_tensor, parse_dtype, parse_shape, stored_bytes, TensorProtoFile};
+use crate::densify::{densify, read_dense_shape, SparseData};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Error, Result};
-use crate::plan::sparse::{densify, read_dense_shape, SparseData};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
 use crate::stream::{ByteStream, SliceStream};
 use prost::Message;
@@ -465,7 +465,7 @@ mod tests {
     use super::super::proto::TensorShapeProto;
     use super::super::{open, OpenOptions};
     use super::*;
-    use crate::plan::sparse::SparseMode;
+    use crate::densify::SparseMode;
     use crate::stream::read_to_end;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
