@@ -1,6 +1,6 @@
 //! The command line: clap definitions, their translation into a [`run::Job`], and the
 //! terminal reporter (warnings on stderr, an indicatif progress bar when stderr is a
-//! terminal). `main.rs` only calls [`main_with_args`]'s pieces and maps errors to exit codes.
+//! terminal). `main.rs` only parses arguments, calls [`run()`] and maps errors with [`exit_code`].
 
 use crate::error::{Error, Result};
 use crate::plan::convert::ConvertOptions;
