@@ -74,7 +74,8 @@ pub struct OpenOptions {
 ///
 /// A folder holding `saved_model.pb` is a SavedModel; other folders, prefixes and the
 /// files of a checkpoint go to the checkpoint reader; any other file is a protobuf
-/// whose kind is decided by parsing (a SavedModel, GraphDef, serialized sparse tensor or TensorProto, tried in that order).
+/// whose kind is decided by parsing (SavedModel, GraphDef, then TensorProto, which may
+/// hold a serialized sparse tensor).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Container>> {
     if path.is_dir() {
         let pb = path.join(savedmodel::SAVED_MODEL_PB);
