@@ -30,10 +30,10 @@ Examples:
   tf2npy keras_ckpt --var-names -o w.npz      Keras 3: dense/kernel, not optimizer/_trainable_variables/0/...
   tf2npy tensor.pb -o - | python -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
 
-INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index or any .data-* file, a
-folder with a `checkpoint` state file or exactly one checkpoint, a SavedModel folder, or a .pb
-file (TensorProto, serialized sparse tensor, frozen GraphDef or saved_model.pb): the kind is
-detected from the content, not the name.
+INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index, any .data-* file or the
+TF1 .meta graph beside it, a folder with a `checkpoint` state file or exactly one checkpoint,
+a SavedModel folder, or a .pb file (TensorProto, serialized sparse tensor, frozen GraphDef or
+saved_model.pb): the kind is detected from the content, not the name.
 
 Make and CI:
   tf2npy model.ckpt -o w.npz                  leaves an identical w.npz untouched (mtime kept)
@@ -59,7 +59,7 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The input: checkpoint prefix, .index/.data-* file, folder, SavedModel, or .pb file.
+    /// The input: checkpoint prefix, .index/.data-*/.meta file, folder, SavedModel, or .pb file.
     #[arg(required = true)]
     pub input: Option<PathBuf>,
 

@@ -40,10 +40,11 @@ fn file_name(path: &Path) -> &[u8] {
 }
 
 /// True when `path` is a file that belongs to a checkpoint: a `.index` file, a
-/// `.data-NNNNN-of-NNNNN` shard, or a table file (recognised by its footer magic).
+/// `.data-NNNNN-of-NNNNN` shard, a TF1 `.meta` graph saved beside one, or a table file
+/// (recognised by its footer magic).
 pub fn is_checkpoint_file(path: &Path) -> Result<bool> {
     let name = file_name(path);
-    if name.ends_with(b".index") || data_file_prefix(name).is_some() {
+    if name.ends_with(b".index") || name.ends_with(b".meta") || data_file_prefix(name).is_some() {
         return Ok(true);
     }
     has_table_magic(path)
@@ -83,6 +84,25 @@ fn open_any(path: &Path) -> Result<Opened> {
     if path.is_file() {
         if let Some(stem) = name.strip_suffix(b".index") {
             return Bundle::open(path, &with_name(path, stem)).map(Opened::V2);
+        }
+        if let Some(stem) = name.strip_suffix(b".meta") {
+            // A TF1 saver's `PREFIX.meta` holds the graph, not the values: the checkpoint
+            // is PREFIX (V2 `PREFIX.index`, or a V1 file), as people expect.
+            let prefix = with_name(path, stem);
+            if index_filename(&prefix).is_file() || prefix.is_file() {
+                return open_any(&prefix);
+            }
+            return Err(not_found(
+                &prefix,
+                &format!(
+                    "{} holds a TF1 graph, not variable values; they would be in the \
+                     checkpoint {} (its .index and .data-* files, or one V1 file), which is \
+                     not here{}",
+                    path.display(),
+                    prefix.display(),
+                    suggest(&prefix)
+                ),
+            ));
         }
         if let Some(stem) = data_file_prefix(name) {
             let prefix = with_name(path, stem);
@@ -414,7 +434,8 @@ mod tests {
         assert!(is_checkpoint_file(&fixture("v2/all_dtypes/ckpt-1.index")).unwrap());
         assert!(is_checkpoint_file(&fixture("v2/all_dtypes/ckpt-1.data-00000-of-00001")).unwrap());
         assert!(is_checkpoint_file(&fixture("v1/basic/model.ckpt")).unwrap());
-        assert!(!is_checkpoint_file(&fixture("v2/tf1_partitioned/model.ckpt.meta")).unwrap());
+        // A TF1 `.meta` graph stands for the checkpoint saved beside it.
+        assert!(is_checkpoint_file(&fixture("v2/tf1_partitioned/model.ckpt.meta")).unwrap());
         assert!(!is_checkpoint_file(&fixture("v2/training_dir/checkpoint")).unwrap());
     }
 

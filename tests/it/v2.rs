@@ -179,6 +179,28 @@ fn every_output_form_matches() {
     }
 }
 
+/// A TF1 saver writes `PREFIX.meta` beside the checkpoint; given it, tf2npy reads the
+/// checkpoint, and without a checkpoint beside it says where the values would be.
+#[test]
+fn meta_graph_file_stands_for_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = fixtures().join("v2/tf1_partitioned/model.ckpt");
+    let meta = fixtures().join("v2/tf1_partitioned/model.ckpt.meta");
+    let (a, b) = (dir.path().join("a.npz"), dir.path().join("b.npz"));
+    ok([prefix.as_os_str(), "-o".as_ref(), a.as_os_str()]);
+    ok([meta.as_os_str(), "-o".as_ref(), b.as_os_str()]);
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+    let lonely = dir.path().join("model.ckpt.meta");
+    std::fs::copy(&meta, &lonely).unwrap();
+    let out = dir.path().join("c.npz");
+    let run = tf2npy([lonely.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("model.ckpt.meta holds a TF1 graph"), "{err}");
+    assert!(err.contains(".index and .data-*"), "{err}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn npz_is_reproducible_and_valid_zip() {
     let dir = tempfile::tempdir().unwrap();
