@@ -54,7 +54,7 @@ pub fn pump(
     let mut total = 0u64;
     if data.lends() {
         loop {
-            let b = data.read_borrowed(usize::MAX)?;
+            let b = data.read_borrowed(chunk)?;
             if b.is_empty() {
                 return Ok(total);
             }
