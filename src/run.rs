@@ -348,8 +348,12 @@ fn write_all(
         let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let hasher = job.manifest.as_ref().map(|_| Sha256::new());
-        // Reading (and checksumming, converting) runs on a second thread, ahead of writing.
-        let hasher = crate::stream::with_prefetch(arr.data, |data| {
+        let copies = writer.copies_ranges()
+            && arr
+                .data
+                .file_range()?
+                .is_some_and(|r| r.len >= crate::write::KERNEL_COPY_MIN);
+        let write = |data: &mut dyn ByteStream| {
             let mut counted = Counted {
                 inner: data,
                 reporter: &mut *reporter,
@@ -357,7 +361,17 @@ fn write_all(
             };
             writer.add(&t.name, &arr.header, &mut counted)?;
             Ok(counted.hasher)
-        })
+        };
+        let hasher = if copies {
+            // The writer copies the bytes in the kernel and reads them for the checks
+            // on a second thread itself.
+            let mut data = arr.data;
+            write(&mut *data)
+        } else {
+            // Reading (and checksumming, converting) runs on a second thread, ahead of
+            // writing.
+            crate::stream::with_prefetch(arr.data, write)
+        }
         .map_err(|e| e.in_tensor(&entry.name))?;
         let bytes = arr.header.byte_len().unwrap_or(0);
         summary.tensors += 1;
@@ -438,6 +452,10 @@ impl ByteStream for Counted<'_, '_> {
 
     fn lends(&self) -> bool {
         self.inner.lends()
+    }
+
+    fn file_range(&self) -> Result<Option<crate::stream::FileRange>> {
+        self.inner.file_range()
     }
 
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {

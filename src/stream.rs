@@ -3,6 +3,20 @@
 
 use crate::error::Result;
 
+/// A byte range of an input file that a stream's bytes are, verbatim, with a file
+/// handle of its own (see [`ByteStream::file_range`]).
+#[derive(Debug)]
+pub struct FileRange {
+    /// The input file (an independent handle: seeking it moves no reader).
+    pub file: std::fs::File,
+    /// Its path, for messages.
+    pub path: std::path::PathBuf,
+    /// Offset of the first byte.
+    pub offset: u64,
+    /// Number of bytes.
+    pub len: u64,
+}
+
 /// A finite stream of bytes, pulled in chunks.
 ///
 /// Contract: yields exactly the announced number of bytes in total, then `Ok(0)`.
@@ -17,6 +31,14 @@ pub trait ByteStream: Send {
     /// memory and can lend them, saving the caller a copy.
     fn lends(&self) -> bool {
         false
+    }
+
+    /// When the stream has not been read yet and its bytes are exactly a range of an
+    /// input file, that range: a writer may then copy it inside the kernel
+    /// (`copy_file_range`) while it still reads the stream on a second thread for the
+    /// checks (checksums, progress). The default is `None`.
+    fn file_range(&self) -> Result<Option<FileRange>> {
+        Ok(None)
     }
 
     /// For a stream that [`lends`](ByteStream::lends): the next up to `max` bytes
@@ -40,6 +62,10 @@ impl<T: ByteStream + ?Sized> ByteStream for Box<T> {
 
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
         (**self).read_borrowed(max)
+    }
+
+    fn file_range(&self) -> Result<Option<FileRange>> {
+        (**self).file_range()
     }
 }
 

@@ -21,7 +21,7 @@ use super::tensorproto::{parse_dtype, parse_shape};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Error, Result};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
-use crate::stream::ByteStream;
+use crate::stream::{ByteStream, FileRange};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -624,6 +624,18 @@ impl SpanStream {
 }
 
 impl ByteStream for SpanStream {
+    fn file_range(&self) -> Result<Option<FileRange>> {
+        if self.done || self.reader.offset() != self.start {
+            return Ok(None);
+        }
+        Ok(Some(FileRange {
+            file: self.reader.file().handle()?,
+            path: self.reader.file().path().to_path_buf(),
+            offset: self.start,
+            len: self.end - self.start,
+        }))
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);

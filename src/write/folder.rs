@@ -14,17 +14,37 @@ pub struct FolderWriter {
     root: PathBuf,
     pending: Vec<AtomicFile>,
     force: bool,
+    /// Folders this writer created, outermost first: removed again (when empty) if the
+    /// run fails, so a failed run leaves no trace.
+    created: Vec<PathBuf>,
+    finished: bool,
+}
+
+/// Creates `dir` and its missing parents, recording each folder created.
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.exists()).collect();
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => created.push(d.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(Error::io(d, e)),
+        }
+    }
+    Ok(())
 }
 
 impl FolderWriter {
     /// A writer into the folder `root`, created if missing. Identical existing files are
     /// left untouched unless `force`.
     pub fn create(root: &Path, force: bool) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let mut created = Vec::new();
+        create_dirs(root, &mut created)?;
         Ok(FolderWriter {
             root: root.to_path_buf(),
             pending: Vec::new(),
             force,
+            created,
+            finished: false,
         })
     }
 
@@ -54,7 +74,7 @@ impl ArrayWriter for FolderWriter {
             .byte_len()
             .ok_or_else(|| Error::usage(format!("array `{name}` is too large")))?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            create_dirs(parent, &mut self.created)?;
         }
         let file = AtomicFile::create(&path, self.force)?;
         let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
@@ -66,10 +86,29 @@ impl ArrayWriter for FolderWriter {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
-        for file in self.pending {
+    fn copies_ranges(&self) -> bool {
+        true
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        for file in std::mem::take(&mut self.pending) {
             file.commit()?;
         }
+        self.finished = true;
         Ok(())
+    }
+}
+
+impl Drop for FolderWriter {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Temporary files go first (their own drop removes them), then the folders
+        // this run created, innermost first; a folder that is not empty stays.
+        self.pending.clear();
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }

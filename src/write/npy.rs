@@ -193,6 +193,10 @@ impl ArrayWriter for NpyWriter {
         Ok(())
     }
 
+    fn copies_ranges(&self) -> bool {
+        self.target.is_some()
+    }
+
     fn finish(self: Box<Self>) -> Result<()> {
         if let Some(file) = self.file {
             file.commit()?;

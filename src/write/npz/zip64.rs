@@ -195,6 +195,14 @@ impl<W: Write + Seek> ZipWriter<W> {
         Ok(())
     }
 
+    /// Appends bytes that `copy` writes straight to the sink (e.g. a kernel copy from an
+    /// input file) and returns the count of, as part of the open member's data.
+    pub fn write_with<E>(&mut self, copy: impl FnOnce(&mut W) -> Result<u64, E>) -> Result<(), E> {
+        let n = copy(&mut self.out)?;
+        self.pos += n;
+        Ok(())
+    }
+
     /// Ends the open member: everything written since [`begin`](Self::begin) is its
     /// compressed data, `usize` bytes once decoded, with CRC-32 `crc`. Patches the
     /// local header and returns to the end of the archive.
