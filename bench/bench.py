@@ -6,7 +6,8 @@ usage: python3 bench/bench.py [--scale 1] [--runs 5] [--tf-python PY] [--work DI
 
 Needs a Python with tensorflow-cpu and numpy for the checkpoint and the baseline
 (--tf-python, default: python3). Reports medians of --runs runs (wall time, throughput,
-peak RSS via GNU time) as a Markdown table on stdout.
+peak RSS via GNU time) as a Markdown table on stdout. cp, the two conversions and the
+listing run round-robin (one run of each in turn), so drift hits them alike.
 Page cache is warm (the data file is read once before timing), as for a user converting a
 checkpoint they just wrote or downloaded.
 """
@@ -63,6 +64,25 @@ def measure(name, cmd, runs, out=None, env=None):
             "walls": walls, "rss": max(rss)}
 
 
+def measure_interleaved(jobs, runs):
+    """Like measure for several (name, cmd, out) jobs, run round-robin, so that drift in
+    the machine's state (other tenants, disk write-back) hits every job alike and the
+    ratios between them stay meaningful."""
+    res = {name: ([], []) for name, _, _ in jobs}
+    for _ in range(runs):
+        for name, cmd, out in jobs:
+            if out:
+                clean(out)
+            os.sync()
+            w, r = run(cmd)
+            res[name][0].append(w)
+            res[name][1].append(r)
+            if out:
+                clean(out)
+    return [{"name": name, "cmd": " ".join(cmd), "wall": statistics.median(res[name][0]),
+             "walls": res[name][0], "rss": max(res[name][1])} for name, cmd, _ in jobs]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=int, default=1)
@@ -89,10 +109,12 @@ def main():
     out_npz = os.path.join(a.work, "out.npz")
     out_dir = os.path.join(a.work, "out_dir")
     out_cp = os.path.join(a.work, "copy.data")
-    rows = [measure("cp data file", ["cp", data, out_cp], a.runs, out_cp)]
-    rows.append(measure("tf2npy -> .npz (stored)", [exe, prefix, "-q", "-o", out_npz], a.runs, out_npz))
-    rows.append(measure("tf2npy -> folder", [exe, prefix, "-q", "-o", out_dir + "/"], a.runs, out_dir))
-    rows.append(measure("tf2npy --list", [exe, prefix, "--list"], a.runs))
+    rows = measure_interleaved([
+        ("cp data file", ["cp", data, out_cp], out_cp),
+        ("tf2npy -> .npz (stored)", [exe, prefix, "-q", "-o", out_npz], out_npz),
+        ("tf2npy -> folder", [exe, prefix, "-q", "-o", out_dir + "/"], out_dir),
+        ("tf2npy --list", [exe, prefix, "--list"], None),
+    ], a.runs)
     if not a.skip_compress:
         for t in (1, 2):
             rows.append(measure(f"tf2npy --compress --threads {t}",
