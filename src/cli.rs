@@ -96,9 +96,12 @@ pub struct Args {
     #[arg(long)]
     pub short_names: bool,
 
-    /// Name tensors by the variable names a TF2 checkpoint records in its object graph
-    /// (e.g. dense/kernel for Keras 3's optimizer/_trainable_variables/0/...); tensors
-    /// without one keep their key (or short name). With --list: adds a VARIABLE column.
+    /// Name tensors by the variable names in a TF2 checkpoint's object graph (dense/kernel).
+    ///
+    /// Keras 3 keys weights by where the optimizer found them
+    /// (optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE); the object graph
+    /// records each variable's own name. Tensors without one keep their key (or short
+    /// name); two tensors under one name is an error. With --list: a VARIABLE column.
     #[arg(long)]
     pub var_names: bool,
 
