@@ -279,3 +279,19 @@ pub fn assert_rejected(input: &Path, names: &[&str], dir: &Path) {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.exists(), "{}: output left behind", input.display());
 }
+
+/// Asserts Python's own ZIP reader accepts the archive at `path` (`python -m zipfile -t`:
+/// every member's CRC-32 and sizes).
+pub fn assert_zip_valid(path: &Path) {
+    let run = std::process::Command::new(crate::numpy::python())
+        .args(["-m", "zipfile", "-t"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "python -m zipfile -t {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
