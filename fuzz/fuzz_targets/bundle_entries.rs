@@ -14,7 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use tf2npy::formats::bundle::Bundle;
 use tf2npy::source::Container;
-use tf2npy_fuzz::{clear_scratch, drain, put, scratch, table, Input};
+use tf2npy_fuzz::bundle_writer::table;
+use tf2npy_fuzz::{clear_scratch, drain, put, scratch, Input};
 
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input::new(data);
@@ -39,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     let entries: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().collect();
 
     clear_scratch();
-    put("ckpt.index", &table(&entries, 1 + usize::from(flags % 4)));
+    put(
+        "ckpt.index",
+        &table(&entries, 1 + usize::from(flags % 4), false),
+    );
     put("ckpt.data-00000-of-00001", d0);
     if flags & 0x10 != 0 {
         put("ckpt.data-00001-of-00002", d1);

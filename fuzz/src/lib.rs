@@ -1,8 +1,9 @@
 //! Helpers shared by the tf2npy fuzz targets: a byte cursor to carve structured values
 //! out of the fuzzer's input, a per-process scratch folder for the files the readers
 //! want (they read paths, not slices), a drain that pulls a tensor's stream to its end
-//! (or to a cap, so a tiny broadcast constant of a huge shape is not a timeout), and a
-//! minimal table writer that turns fuzzed `(key, value)` pairs into a valid `.index`.
+//! (or to a cap, so a tiny broadcast constant of a huge shape is not a timeout),
+//! and (from the integration tests) the table writer that turns fuzzed `(key, value)`
+//! pairs into a valid `.index`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -143,87 +144,8 @@ pub fn drain(raw: RawTensor<'_>, chunk: usize) -> tf2npy::Result<()> {
     }
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// TensorFlow's masked CRC32C.
-fn mask(crc: u32) -> u32 {
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
-}
-
-fn block(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (k, v) in entries {
-        varint(0, &mut b);
-        varint(k.len() as u64, &mut b);
-        varint(v.len() as u64, &mut b);
-        b.extend_from_slice(k);
-        b.extend_from_slice(v);
-    }
-    b.extend_from_slice(&0u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    b
-}
-
-fn put_block(file: &mut Vec<u8>, contents: &[u8]) -> (u64, u64) {
-    let off = file.len() as u64;
-    file.extend_from_slice(contents);
-    file.push(0);
-    let crc = crc32c_of(&file[off as usize..]);
-    file.extend_from_slice(&mask(crc).to_le_bytes());
-    (off, contents.len() as u64)
-}
-
-/// CRC32C (Castagnoli), bitwise: the fuzz crate needs it only for small tables.
-fn crc32c_of(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82f6_3b78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A valid, uncompressed table file holding `entries` (sorted by the caller, keys
-/// strictly increasing), `per_block` entries per data block.
-pub fn table(entries: &[(Vec<u8>, Vec<u8>)], per_block: usize) -> Vec<u8> {
-    let mut file = Vec::new();
-    let mut index = Vec::new();
-    for chunk in entries.chunks(per_block.max(1)) {
-        let (off, size) = put_block(&mut file, &block(chunk));
-        let mut h = Vec::new();
-        varint(off, &mut h);
-        varint(size, &mut h);
-        let last = chunk.last().map(|(k, _)| k.clone()).unwrap_or_default();
-        index.push((last, h));
-    }
-    let meta = put_block(&mut file, &block(&[]));
-    let idx = put_block(&mut file, &block(&index));
-    let mut footer = Vec::new();
-    for v in [meta.0, meta.1, idx.0, idx.1] {
-        varint(v, &mut footer);
-    }
-    footer.resize(40, 0);
-    footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
-    file.extend_from_slice(&footer);
-    file
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn crc32c_matches_the_standard_check_value() {
-        assert_eq!(super::crc32c_of(b"123456789"), 0xe306_9283);
-    }
-}
+/// The integration tests' V2 bundle writer (`tests/it/bundle_writer.rs`), compiled here
+/// too so the project has one table writer: the targets use [`bundle_writer::table`] to
+/// turn fuzzed `(key, value)` pairs into a valid `.index`.
+#[path = "../../tests/it/bundle_writer.rs"]
+pub mod bundle_writer;

@@ -108,7 +108,8 @@ impl Tensor {
     }
 }
 
-fn shape_proto(shape: &[i64]) -> TensorShapeProto {
+/// A `TensorShapeProto` with these dimension sizes.
+pub fn shape_proto(shape: &[i64]) -> TensorShapeProto {
     TensorShapeProto {
         dim: shape
             .iter()

@@ -232,7 +232,6 @@ fn flipped_index_bytes_in_every_region() {
 /// allocated, and the message names the tensor.
 #[test]
 fn edited_entries_and_headers() {
-    use tf2npy::formats::proto::tensor_shape_proto::Dim;
     let rel = "v2/all_dtypes/ckpt-1";
     let (_, ts) = tensors(&index_of(&fixtures().join(rel)));
     let find = |suffix: &str| {
@@ -247,16 +246,7 @@ fn edited_entries_and_headers() {
         .unwrap()
         .len() as i64;
     fn dims(d: &[i64]) -> Option<tf2npy::formats::proto::TensorShapeProto> {
-        Some(tf2npy::formats::proto::TensorShapeProto {
-            dim: d
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        })
+        Some(crate::bundle_writer::shape_proto(d))
     }
     let edits: Vec<(&str, String, EntryEdit, &[&str])> = vec![
         (
