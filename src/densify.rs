@@ -437,6 +437,7 @@ pub fn read_dense_shape(raw: RawTensor<'_>, rank: usize, ctx: &Ctx) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::VecStrings;
     use crate::stream::{read_to_end, SliceStream};
 
     fn ctx() -> Ctx {
@@ -517,22 +518,6 @@ mod tests {
         assert!(err.contains("ends early"), "{err}");
     }
 
-    struct Strs(Vec<Vec<u8>>, usize);
-    impl StringRead for Strs {
-        fn max_len(&mut self) -> Result<u64> {
-            Ok(self.0.iter().map(|v| v.len() as u64).max().unwrap_or(0))
-        }
-        fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-            out.clear();
-            let Some(v) = self.0.get(self.1) else {
-                return Ok(false);
-            };
-            out.extend_from_slice(v);
-            self.1 += 1;
-            Ok(true)
-        }
-    }
-
     #[test]
     fn densifies_strings_in_both_orders() {
         for (ix, vals) in [
@@ -544,7 +529,7 @@ mod tests {
                 SparseData {
                     indices: Box::new(SliceStream::new(&ixb)),
                     nnz: 2,
-                    values: RawTensor::Strings(Box::new(Strs(vals, 0))),
+                    values: RawTensor::Strings(Box::new(VecStrings::new(vals))),
                     dtype: DataType::String,
                     dense_shape: vec![4],
                 },

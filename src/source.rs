@@ -57,6 +57,36 @@ pub trait StringRead: Send {
     fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool>;
 }
 
+/// A [`StringRead`] over elements already in memory (the counterpart of
+/// [`crate::stream::SliceStream`] for string tensors).
+pub struct VecStrings {
+    vals: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl VecStrings {
+    /// Streams `vals`, one element each.
+    pub fn new(vals: Vec<Vec<u8>>) -> Self {
+        VecStrings { vals, next: 0 }
+    }
+}
+
+impl StringRead for VecStrings {
+    fn max_len(&mut self) -> Result<u64> {
+        Ok(self.vals.iter().map(|v| v.len() as u64).max().unwrap_or(0))
+    }
+
+    fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
+        let Some(v) = self.vals.get(self.next) else {
+            return Ok(false);
+        };
+        out.extend_from_slice(v);
+        self.next += 1;
+        Ok(true)
+    }
+}
+
 /// A container: a checkpoint, SavedModel, GraphDef or TensorProto file, opened and
 /// validated, listing its tensors.
 pub trait Container: Send + Sync {

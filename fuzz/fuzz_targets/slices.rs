@@ -16,7 +16,7 @@ use tf2npy::formats::slice_key::{
     check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, Extent, RunWalker,
     SliceBox, TensorSlice,
 };
-use tf2npy::source::{num_elements, StringRead};
+use tf2npy::source::{num_elements, StringRead, VecStrings};
 use tf2npy::stream::{ByteStream, SliceStream};
 use tf2npy_fuzz::{drain_stream, Input};
 
@@ -61,25 +61,6 @@ fn linear_indices(shape: &[u64], b: &SliceBox) -> Vec<u64> {
         out.push(lin);
     }
     out
-}
-
-struct VecStrings(Vec<Vec<u8>>, usize);
-
-impl StringRead for VecStrings {
-    fn max_len(&mut self) -> tf2npy::Result<u64> {
-        Ok(self.0.iter().map(|s| s.len() as u64).max().unwrap_or(0))
-    }
-    fn next_into(&mut self, out: &mut Vec<u8>) -> tf2npy::Result<bool> {
-        out.clear();
-        match self.0.get(self.1) {
-            Some(s) => {
-                out.extend_from_slice(s);
-                self.1 += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -171,9 +152,8 @@ fuzz_target!(|data: &[u8]| {
     let parts: Vec<Box<dyn StringRead>> = per_box
         .iter()
         .map(|v| {
-            Box::new(VecStrings(
+            Box::new(VecStrings::new(
                 v.iter().map(|i| i.to_string().into_bytes()).collect(),
-                0,
             )) as Box<dyn StringRead>
         })
         .collect();

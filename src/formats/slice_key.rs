@@ -561,6 +561,7 @@ impl StringRead for AssembledStrings<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::VecStrings;
     use crate::stream::{read_to_end, SliceStream};
 
     fn ext(v: &[(i64, Option<i64>)]) -> TensorSlice {
@@ -784,40 +785,18 @@ mod tests {
         }
     }
 
-    struct VecStrings(Vec<Vec<u8>>, usize);
-
-    impl StringRead for VecStrings {
-        fn max_len(&mut self) -> Result<u64> {
-            Ok(self.0.iter().map(|s| s.len() as u64).max().unwrap_or(0))
-        }
-        fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-            out.clear();
-            match self.0.get(self.1) {
-                Some(s) => {
-                    out.extend_from_slice(s);
-                    self.1 += 1;
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
-        }
-    }
-
     #[test]
     fn reassembles_strings() {
         let shape = [2, 3];
         let boxes = vec![vec![(0, 2), (0, 1)], vec![(0, 2), (1, 2)]];
         let parts: Vec<Box<dyn StringRead>> = vec![
-            Box::new(VecStrings(vec![b"a".to_vec(), b"d".to_vec()], 0)),
-            Box::new(VecStrings(
-                vec![
-                    b"bb".to_vec(),
-                    b"c".to_vec(),
-                    b"eeee".to_vec(),
-                    b"f".to_vec(),
-                ],
-                0,
-            )),
+            Box::new(VecStrings::new(vec![b"a".to_vec(), b"d".to_vec()])),
+            Box::new(VecStrings::new(vec![
+                b"bb".to_vec(),
+                b"c".to_vec(),
+                b"eeee".to_vec(),
+                b"f".to_vec(),
+            ])),
         ];
         let mut s = AssembledStrings::new(
             &shape,

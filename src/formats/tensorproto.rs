@@ -9,7 +9,7 @@
 use super::proto::{TensorProto, TensorShapeProto};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Result};
-use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
+use crate::source::{num_elements, Container, Entry, RawTensor, StringRead, VecStrings};
 use crate::stream::{ByteStream, SliceStream};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -154,10 +154,9 @@ pub(crate) fn open_typed_exact(
         )));
     }
     if dtype == DataType::String {
-        return Ok(RawTensor::Strings(Box::new(OwnedStrings {
-            vals: std::mem::take(&mut tp.string_val),
-            next: 0,
-        })));
+        return Ok(RawTensor::Strings(Box::new(VecStrings::new(
+            std::mem::take(&mut tp.string_val),
+        ))));
     }
     let Some(size) = dtype.storage_bytes() else {
         return Err(ctx.unsupported(format!(
@@ -197,28 +196,6 @@ impl ByteStream for OwnedTypedStream {
         self.next = view.next;
         self.split = view.split;
         Ok(n)
-    }
-}
-
-/// `string_val` elements owned, one per element.
-struct OwnedStrings {
-    vals: Vec<Vec<u8>>,
-    next: usize,
-}
-
-impl StringRead for OwnedStrings {
-    fn max_len(&mut self) -> Result<u64> {
-        Ok(self.vals.iter().map(|v| v.len() as u64).max().unwrap_or(0))
-    }
-
-    fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-        out.clear();
-        let Some(v) = self.vals.get(self.next) else {
-            return Ok(false);
-        };
-        out.extend_from_slice(v);
-        self.next += 1;
-        Ok(true)
     }
 }
 
