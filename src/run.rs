@@ -349,10 +349,8 @@ fn write_all(
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let hasher = job.manifest.as_ref().map(|_| Sha256::new());
         let copies = writer.copies_ranges()
-            && arr
-                .data
-                .file_range()?
-                .is_some_and(|r| r.len >= crate::write::KERNEL_COPY_MIN);
+            && crate::write::kernel_copy_range(&*arr.data, arr.header.byte_len().unwrap_or(0))?
+                .is_some();
         let write = |data: &mut dyn ByteStream| {
             let mut counted = Counted {
                 inner: data,

@@ -43,10 +43,19 @@ pub trait ArrayWriter {
     }
 }
 
+/// The input file range to copy in the kernel for a payload of `len` bytes, if `data`
+/// is one ([`ByteStream::file_range`]) of exactly that length and at least
+/// [`KERNEL_COPY_MIN`] bytes.
+pub fn kernel_copy_range(data: &dyn ByteStream, len: u64) -> Result<Option<FileRange>> {
+    Ok(data
+        .file_range()?
+        .filter(|r| r.len == len && len >= KERNEL_COPY_MIN))
+}
+
 /// Copies exactly `len` bytes from `data` to `out`, then checks `data` is at its end.
 /// `what` names the array for error messages; `out_path` names the output for I/O errors.
-/// A stream that is a verbatim input file range of at least [`KERNEL_COPY_MIN`] bytes
-/// goes through [`copy_range_checked`].
+/// A stream that is a verbatim input file range ([`kernel_copy_range`]) goes through
+/// [`copy_range_checked`].
 pub fn copy_exact<W: Write + ?Sized>(
     data: &mut dyn ByteStream,
     out: &mut W,
@@ -54,10 +63,8 @@ pub fn copy_exact<W: Write + ?Sized>(
     what: &str,
     out_path: &Path,
 ) -> Result<()> {
-    if let Some(range) = data.file_range()? {
-        if range.len == len && len >= KERNEL_COPY_MIN {
-            return copy_range_checked(data, range, out, what, out_path, |_| {});
-        }
+    if let Some(range) = kernel_copy_range(data, len)? {
+        return copy_range_checked(data, range, out, what, out_path, |_| {});
     }
     let mut left = len;
     pump(data, CHUNK_BYTES, |b| {

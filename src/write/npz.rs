@@ -29,7 +29,7 @@ mod deflate;
 mod zip64;
 
 use super::atomic::AtomicFile;
-use super::{copy_range_checked, ArrayHeader, ArrayWriter, CHUNK_BYTES, KERNEL_COPY_MIN};
+use super::{copy_range_checked, kernel_copy_range, ArrayHeader, ArrayWriter, CHUNK_BYTES};
 use crate::error::{Error, Result};
 use crate::stream::ByteStream;
 use std::collections::HashSet;
@@ -147,22 +147,18 @@ impl NpzWriter {
         let path = &self.path;
         let io = |e| Error::io(path, e);
         let zip = &mut self.zip;
-        if self.compression == Compression::Stored {
-            if let Some(range) = data.file_range()? {
-                if range.len == len && len >= KERNEL_COPY_MIN {
-                    // The kernel copies the data; the ZIP CRC-32 comes from the bytes
-                    // the checking thread reads.
-                    zip.begin(member, Method::Stored, total).map_err(io)?;
-                    zip.write(&head).map_err(io)?;
-                    let mut crc = crc32fast::Hasher::new();
-                    crc.update(&head);
-                    zip.write_with(|w| {
-                        copy_range_checked(data, range, w, name, path, |b| crc.update(b))
-                            .map(|()| len)
-                    })?;
-                    return zip.end(crc.finalize(), total).map_err(io);
-                }
-            }
+        let stored = self.compression == Compression::Stored;
+        if let Some(range) = kernel_copy_range(data, len)?.filter(|_| stored) {
+            // The kernel copies the data; the ZIP CRC-32 comes from the bytes the
+            // checking thread reads.
+            zip.begin(member, Method::Stored, total).map_err(io)?;
+            zip.write(&head).map_err(io)?;
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&head);
+            zip.write_with(|w| {
+                copy_range_checked(data, range, w, name, path, |b| crc.update(b)).map(|()| len)
+            })?;
+            return zip.end(crc.finalize(), total).map_err(io);
         }
         let mut payload = Payload::new(&head, data, len, name);
         match self.compression {
