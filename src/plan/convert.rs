@@ -157,16 +157,11 @@ impl<'a> ConvertStream<'a> {
         }
     }
 
-    /// Stored bytes in and `.npy` bytes out per element.
-    fn widths(&self) -> (usize, usize) {
-        self.conv.widths()
-    }
-
     /// Reads more input and converts every whole element of it into `out` (which must
     /// have room for `CONVERT_CHUNK / in * out` bytes); the bytes of a partial element
     /// carry over. Returns the bytes written, 0 only at the end.
     fn convert_more(&mut self, out: &mut [u8]) -> Result<usize> {
-        let (win, wout) = self.widths();
+        let (win, wout) = self.conv.widths();
         let room = (out.len() / wout * win).min(self.input.len());
         loop {
             let n = self.inner.read(&mut self.input[self.carry..room])?;
@@ -194,7 +189,7 @@ impl<'a> ConvertStream<'a> {
 
 impl ByteStream for ConvertStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let (win, wout) = self.widths();
+        let (win, wout) = self.conv.widths();
         if self.out_pos == self.out_len {
             if self.done {
                 return Ok(0);
