@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
-use tf2npy::formats::bundle::Bundle;
+use tf2npy::formats::checkpoint::bundle::Bundle;
 use tf2npy::source::Container;
 use tf2npy_fuzz::bundle_writer::table;
 use tf2npy_fuzz::{clear_scratch, drain, put, scratch, Input};

@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tf2npy::error::Ctx;
-use tf2npy::formats::slice_key::{
+use tf2npy::formats::checkpoint::slice_key::{
     check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, Extent, RunWalker,
     SliceBox, TensorSlice,
 };

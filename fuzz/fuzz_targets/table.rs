@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tf2npy::formats::table::{has_table_magic, BlockHandle, Table};
+use tf2npy::formats::checkpoint::table::{has_table_magic, BlockHandle, Table};
 
 fuzz_target!(|data: &[u8]| {
     let _ = BlockHandle::decode(data);

@@ -8,8 +8,8 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use tf2npy::error::Ctx;
-use tf2npy::formats::serialized_sparse;
-use tf2npy::formats::tensorproto::TensorProtoFile;
+use tf2npy::formats::tensor::serialized_sparse;
+use tf2npy::formats::tensor::tensorproto::TensorProtoFile;
 use tf2npy::plan::convert::{to_numpy, ConvertOptions};
 use tf2npy::source::Container;
 use tf2npy_fuzz::{drain, drain_stream, DRAIN_CAP};

@@ -4,19 +4,15 @@
 //! a checkpoint (prefix, `.index`, `.data-*`, or a folder), or a protobuf file
 //! (TensorProto, GraphDef, SavedModel), and returns a validated [`Container`].
 
-pub mod bundle;
-pub mod checkpoint_state;
-pub mod graphdef;
+pub mod checkpoint;
+pub mod graph;
 pub mod io;
-pub mod locate;
-pub mod object_graph;
 pub mod proto;
-pub mod savedmodel;
-pub mod serialized_sparse;
-pub mod slice_key;
-pub mod table;
-pub mod tensorproto;
-pub mod v1;
+pub mod tensor;
+
+use checkpoint::locate;
+use graph::{graphdef, savedmodel};
+use tensor::{serialized_sparse, tensorproto};
 
 use crate::densify::SparseMode;
 use crate::error::{Error, Result};

@@ -14,8 +14,8 @@
 use prost::Message;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use tf2npy::formats::checkpoint::slice_key::{encode_tensor_name_slice, TensorSlice};
 use tf2npy::formats::proto::{BundleEntryProto, BundleHeaderProto};
-use tf2npy::formats::slice_key::{encode_tensor_name_slice, TensorSlice};
 
 /// Decodes a varint at `pos`; returns the value and the position after it.
 pub fn varint(b: &[u8], mut pos: usize) -> (u64, usize) {

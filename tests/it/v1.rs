@@ -9,8 +9,8 @@ use crate::common::*;
 use prost::Message;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tf2npy::formats::checkpoint::table::Table;
 use tf2npy::formats::proto::SavedTensorSlices;
-use tf2npy::formats::table::Table;
 
 fn fx(rel: &str) -> PathBuf {
     fixtures().join(rel)

@@ -9,8 +9,8 @@
 //! taken from the file before that size is checked against the file's length, and keys
 //! must be strictly increasing. The reader knows nothing of what keys and values mean.
 
-use super::io::{decode_varint32, decode_varint64, unmask_crc, InputFile};
 use crate::error::{Ctx, Result};
+use crate::formats::io::{decode_varint32, decode_varint64, unmask_crc, InputFile};
 use std::path::Path;
 
 /// Length of the table footer (`Footer::kEncodedLength`, §1.2).

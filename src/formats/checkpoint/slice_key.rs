@@ -11,8 +11,8 @@
 //! own storage order). Where a slice's bytes come from is the caller's business: any
 //! [`ByteStream`] or [`StringRead`] will do.
 
-use super::proto::TensorSliceProto;
 use crate::error::{Ctx, Result};
+use crate::formats::proto::TensorSliceProto;
 use crate::source::StringRead;
 use crate::stream::ByteStream;
 
@@ -40,7 +40,7 @@ pub type SliceBox = Vec<(u64, u64)>;
 impl TensorSlice {
     /// The slice a `TensorSliceProto` describes, with presence of `length` kept.
     pub fn from_proto(p: &TensorSliceProto) -> Self {
-        use super::proto::tensor_slice_proto::extent::HasLength;
+        use crate::formats::proto::tensor_slice_proto::extent::HasLength;
         TensorSlice {
             extents: p
                 .extent

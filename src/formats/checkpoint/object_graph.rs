@@ -10,10 +10,10 @@
 //! Checkpoints written by TF1 savers have no object graph: their keys are already the
 //! variable names.
 
-use super::bundle::OBJECT_GRAPH_KEY;
-use super::proto::TrackableObjectGraph;
 use crate::dtype::DataType;
 use crate::error::{Ctx, Result};
+use crate::formats::checkpoint::bundle::OBJECT_GRAPH_KEY;
+use crate::formats::proto::TrackableObjectGraph;
 use crate::source::{Container, RawTensor};
 use prost::Message;
 use std::collections::HashMap;

@@ -18,11 +18,13 @@
 //! `tf.io.deserialize_many_sparse` returns them: indices with the leading batch column,
 //! all rows' values concatenated, and the batch dense shape.
 
-use super::proto::TensorProto;
-use super::tensorproto::{open_tensor, parse_dtype, parse_shape, stored_bytes, TensorProtoFile};
 use crate::densify::{densify, read_dense_shape, SparseData};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Error, Result};
+use crate::formats::proto::TensorProto;
+use crate::formats::tensor::tensorproto::{
+    open_tensor, parse_dtype, parse_shape, stored_bytes, TensorProtoFile,
+};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
 use crate::stream::{ByteStream, SliceStream};
 use prost::Message;
@@ -462,14 +464,14 @@ impl ByteStream for OwnedStream {
 
 #[cfg(test)]
 mod tests {
-    use super::super::proto::TensorShapeProto;
-    use super::super::{open, OpenOptions};
     use super::*;
     use crate::densify::SparseMode;
+    use crate::formats::proto::TensorShapeProto;
+    use crate::formats::{open, OpenOptions};
     use crate::stream::read_to_end;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        crate::formats::tensorproto::shape_proto(dims)
+        crate::formats::tensor::tensorproto::shape_proto(dims)
     }
 
     fn int64(dims: &[i64], vals: &[i64]) -> Vec<u8> {

@@ -2,15 +2,16 @@
 //! tf-formats.md §8.1–§8.3): the variables are the V2 bundle's entries, named and
 //! hidden exactly as in the bundle. With `--constants`, the `Const` tensors of every
 //! meta graph's `graph_def` and function library are listed too, named as in a frozen
-//! GraphDef (`<node>` or `<function>/<node>`; see [`super::graphdef`]).
+//! GraphDef (`<node>` or `<function>/<node>`; see [`crate::formats::graph::graphdef`]).
 //!
 //! A SavedModel without variables (no `variables/` folder, or one without
 //! `variables.index`) is valid: it has only constants.
 
-use super::graphdef::{self, ConstTensors};
-use super::proto::SavedModel;
-use super::{locate, OpenOptions};
 use crate::error::{Ctx, Error, Result};
+use crate::formats::checkpoint::locate;
+use crate::formats::graph::graphdef::{self, ConstTensors};
+use crate::formats::proto::SavedModel;
+use crate::formats::OpenOptions;
 use crate::source::{Container, Entry, RawTensor};
 use prost::Message;
 use std::path::{Path, PathBuf};

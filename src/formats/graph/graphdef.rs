@@ -6,9 +6,9 @@
 //! [`ConstTensors`] collects the constants of any `GraphDef` and is shared with the
 //! SavedModel reader (`--constants`).
 
-use super::proto::{attr_value, GraphDef, NodeDef, TensorProto};
-use super::tensorproto::{describe, open_tensor};
 use crate::error::{Ctx, Result};
+use crate::formats::proto::{attr_value, GraphDef, NodeDef, TensorProto};
+use crate::formats::tensor::tensorproto::{describe, open_tensor};
 use crate::source::{Container, Entry, RawTensor};
 use prost::Message;
 use std::collections::HashMap;
@@ -230,8 +230,8 @@ impl Container for GraphDefFile {
 
 #[cfg(test)]
 mod tests {
-    use super::super::proto::{AttrValue, FunctionDef, FunctionDefLibrary, OpDef};
     use super::*;
+    use crate::formats::proto::{AttrValue, FunctionDef, FunctionDefLibrary, OpDef};
 
     fn node(name: &str, op: &str, value: Option<TensorProto>) -> NodeDef {
         let mut attr = HashMap::new();

@@ -9,17 +9,17 @@
 //! dtype and shape, exact coverage). Reading then streams: [`SpanStream`] pulls a
 //! tensor's bytes with large positioned reads and checks its CRC32C before the final
 //! `Ok(0)`; [`BundleStrings`] walks the string layout of §2.6 with two cursors (lengths
-//! and bytes); sliced tensors are reassembled by [`super::slice_key`].
+//! and bytes); sliced tensors are reassembled by [`crate::formats::checkpoint::slice_key`].
 
-use super::io::{unmask_crc, InputFile, RangeReader};
-use super::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
-use super::slice_key::{
-    check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, SliceBox, TensorSlice,
-};
-use super::table::{show_key, Table};
-use super::tensorproto::{parse_dtype, parse_shape};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Error, Result};
+use crate::formats::checkpoint::slice_key::{
+    check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, SliceBox, TensorSlice,
+};
+use crate::formats::checkpoint::table::{show_key, Table};
+use crate::formats::io::{unmask_crc, InputFile, RangeReader};
+use crate::formats::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
+use crate::formats::tensor::tensorproto::{parse_dtype, parse_shape};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
 use crate::stream::{ByteStream, FileRange};
 use prost::Message;
@@ -218,7 +218,7 @@ impl Bundle {
         let header = BundleHeaderProto::decode(value.as_slice()).map_err(|e| {
             ctx.corrupt(format!("the header entry is not a BundleHeaderProto: {e}"))
         })?;
-        super::check_versions(
+        crate::formats::check_versions(
             header.version.as_ref(),
             "bundle",
             BUNDLE_VERSION,
@@ -553,7 +553,7 @@ impl Container for Bundle {
     }
 
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
-        super::object_graph::variable_names(self, &Ctx::file(&self.index_path))
+        crate::formats::checkpoint::object_graph::variable_names(self, &Ctx::file(&self.index_path))
     }
 
     fn input_files(&self) -> Vec<(PathBuf, u64)> {
@@ -888,13 +888,13 @@ impl StringRead for BundleStrings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::checkpoint::table::tests::TableBuilder;
     use crate::formats::io::mask_crc;
     use crate::formats::proto::tensor_slice_proto::{extent::HasLength, Extent};
     use crate::formats::proto::{TensorShapeProto, TensorSliceProto, VersionDef};
-    use crate::formats::table::tests::TableBuilder;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        crate::formats::tensorproto::shape_proto(dims)
+        crate::formats::tensor::tensorproto::shape_proto(dims)
     }
 
     fn slice_proto(ext: &[(i64, Option<i64>)]) -> TensorSliceProto {

@@ -7,11 +7,11 @@
 //! `SavedTensorSlices`, or the shard files a glob pattern such as
 //! `model.ckpt-?????-of-00002` matches) go to [`V1Checkpoint`].
 
-use super::bundle::{index_filename, Bundle};
-use super::checkpoint_state::{self, STATE_FILE_NAME};
-use super::table::{has_table_magic, Table};
-use super::v1::V1Checkpoint;
 use crate::error::{Error, Result};
+use crate::formats::checkpoint::bundle::{index_filename, Bundle};
+use crate::formats::checkpoint::state::{self as checkpoint_state, STATE_FILE_NAME};
+use crate::formats::checkpoint::table::{has_table_magic, Table};
+use crate::formats::checkpoint::v1::V1Checkpoint;
 use crate::source::Container;
 use std::ffi::OsStr;
 use std::io;

@@ -6,9 +6,9 @@
 //! repeat the last one. Typed values are expanded while streaming, so a broadcast
 //! constant of any shape takes constant memory.
 
-use super::proto::{TensorProto, TensorShapeProto};
 use crate::dtype::DataType;
 use crate::error::{Ctx, Result};
+use crate::formats::proto::{TensorProto, TensorShapeProto};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead, VecStrings};
 use crate::stream::{ByteStream, SliceStream};
 use prost::Message;
@@ -583,7 +583,7 @@ pub(crate) fn shape_proto(dims: &[i64]) -> Option<TensorShapeProto> {
     Some(TensorShapeProto {
         dim: dims
             .iter()
-            .map(|&size| super::proto::tensor_shape_proto::Dim {
+            .map(|&size| crate::formats::proto::tensor_shape_proto::Dim {
                 size,
                 name: String::new(),
             })

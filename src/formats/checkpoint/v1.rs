@@ -32,15 +32,15 @@
 //! V1 files have no per-tensor checksums: the table's block checksums are always
 //! verified, and `--no-verify` changes nothing here.
 
-use super::proto::{SavedSlice, SavedTensorSlices};
-use super::slice_key::{
+use crate::dtype::DataType;
+use crate::error::{Ctx, Error, Result};
+use crate::formats::checkpoint::slice_key::{
     box_volume, check_cover, encode_tensor_name_slice, AssembledBytes, AssembledStrings, SliceBox,
     TensorSlice,
 };
-use super::table::{show_key, Table};
-use super::tensorproto::{open_typed_exact, parse_dtype, parse_shape};
-use crate::dtype::DataType;
-use crate::error::{Ctx, Error, Result};
+use crate::formats::checkpoint::table::{show_key, Table};
+use crate::formats::proto::{SavedSlice, SavedTensorSlices};
+use crate::formats::tensor::tensorproto::{open_typed_exact, parse_dtype, parse_shape};
 use crate::source::{num_elements, Container, Entry, RawTensor, StringRead};
 use crate::stream::ByteStream;
 use prost::Message;
@@ -117,7 +117,7 @@ pub struct V1Checkpoint {
 }
 
 /// Reads the header record (key `""`) of a V1 table.
-fn read_header(table: &Table) -> Result<super::proto::SavedTensorSliceMeta> {
+fn read_header(table: &Table) -> Result<crate::formats::proto::SavedTensorSliceMeta> {
     let ctx = Ctx::file(table.path());
     let (key, value) = table
         .scan()
@@ -137,7 +137,7 @@ fn read_header(table: &Table) -> Result<super::proto::SavedTensorSliceMeta> {
     let meta = sts.meta.ok_or_else(|| {
         ctx.corrupt("not a V1 checkpoint: the header entry holds no SavedTensorSliceMeta")
     })?;
-    super::check_versions(
+    crate::formats::check_versions(
         meta.versions.as_ref(),
         "checkpoint",
         CHECKPOINT_VERSION,
@@ -588,12 +588,12 @@ impl StringRead for LazySlice<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::checkpoint::table::tests::TableBuilder;
     use crate::formats::proto::VersionDef;
     use crate::formats::proto::{
         tensor_slice_proto::extent::HasLength, tensor_slice_proto::Extent as ExtentProto,
         SavedSliceMeta, SavedTensorSliceMeta, TensorProto, TensorSliceProto,
     };
-    use crate::formats::table::tests::TableBuilder;
 
     type Ext = (i64, Option<i64>);
 
@@ -612,7 +612,7 @@ mod tests {
     fn meta(name: &str, dtype: DataType, shape: &[i64], slices: &[&[Ext]]) -> SavedSliceMeta {
         SavedSliceMeta {
             name: name.into(),
-            shape: crate::formats::tensorproto::shape_proto(shape),
+            shape: crate::formats::tensor::tensorproto::shape_proto(shape),
             r#type: dtype.code(),
             slice: slices.iter().map(|s| slice_proto(s)).collect(),
         }
