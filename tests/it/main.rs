@@ -1,5 +1,6 @@
 //! tf2npy's integration tests: one test binary, modules per area.
 
+mod api;
 mod big;
 mod bundle_writer;
 mod cli;
