@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: run the built binary, read fixtures and
-//! their manifest, parse `.npy` files and `.npz` members for comparison.
+//! their manifest, parse `.npy` files and `.npz` members for comparison (each also read
+//! by ndarray-npy, see `npy_readback`).
 
 #![allow(dead_code)]
 
@@ -100,12 +101,15 @@ pub fn parse_npy(bytes: &[u8]) -> Npy {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().expect("dim"))
         .collect();
-    Npy {
+    let npy = Npy {
         descr,
         shape,
         header: header.to_vec(),
         data: bytes[start + hlen..].to_vec(),
-    }
+    };
+    // The second, independent reader: ndarray-npy must read the same array.
+    crate::npy_readback::check_npy("a parsed .npy", bytes, &npy);
+    npy
 }
 
 /// Reads and parses a `.npy` file.
@@ -130,6 +134,7 @@ pub fn read_npz(path: &Path) -> Vec<(String, Npy)> {
         m.read_to_end(&mut buf).expect("read member");
         out.push((name, parse_npy(&buf)));
     }
+    crate::npy_readback::check_npz(path, &out);
     out
 }
 

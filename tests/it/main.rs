@@ -11,6 +11,7 @@ mod damaged;
 mod kernel_copy;
 mod make;
 mod memory;
+mod npy_readback;
 mod numpy;
 mod tensorproto;
 mod v1;
