@@ -8,6 +8,7 @@ mod common;
 mod containers;
 mod damage;
 mod damaged;
+mod exit_status;
 mod kernel_copy;
 mod make;
 mod memory;
