@@ -396,3 +396,118 @@ fn visitor_errors_stop_the_stream() {
     });
     assert_eq!(sums, [n as usize, n as usize]);
 }
+
+/// Address-space budget of the child that streams (as in tests/it/memory.rs).
+const BUDGET_KIB: u64 = 160 * 1024;
+/// A float32 tensor 4x the budget, streamed as bytes.
+const F32_BYTES: u64 = 640 << 20;
+/// A bfloat16 tensor whose widened float32 form (200 MiB) exceeds the budget, streamed
+/// as typed `f32` slices.
+const BF16_BYTES: u64 = 100 << 20;
+const CHILD_ENV: &str = "TF2NPY_API_MEMORY_CHILD";
+
+/// The visitors' memory does not grow with the tensor: this test re-runs itself under
+/// `ulimit -v` (the child streams, the parent checks what it saw).
+#[test]
+fn visitors_stream_tensors_larger_than_the_memory_budget() {
+    if let Some(prefix) = std::env::var_os(CHILD_ENV) {
+        let r = tf2npy::open(&prefix).unwrap();
+        let (mut first, mut last, mut chunks) = (Vec::new(), Vec::new(), 0u64);
+        let (descr, bytes) = r
+            .for_each_chunk("big_f32", |b| {
+                if first.is_empty() {
+                    first = b[..4].to_vec();
+                }
+                last = b[b.len() - 4..].to_vec();
+                chunks += 1;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        let (mut head, mut tail) = (f32::NAN, f32::NAN);
+        let n = r
+            .for_each("big_bf16", |xs: &[f32]| {
+                if head.is_nan() {
+                    head = xs[0];
+                }
+                tail = xs[xs.len() - 1];
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        println!(
+            "child: {descr} {bytes} {chunks} {:?} {:?} | {n} {head} {tail}",
+            f32::from_le_bytes(first.try_into().unwrap()),
+            f32::from_le_bytes(last.try_into().unwrap()),
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let sparse = |name: &str, dtype, elems: u64, len: u64, patches| Tensor {
+        name: name.into(),
+        dtype,
+        shape: vec![elems as i64],
+        data: None,
+        sparse_len: len,
+        patches,
+    };
+    let tensors = [
+        sparse(
+            "big_f32",
+            1,
+            F32_BYTES / 4,
+            F32_BYTES,
+            vec![
+                (0, 1.5f32.to_le_bytes().to_vec()),
+                (F32_BYTES - 4, (-7.25f32).to_le_bytes().to_vec()),
+            ],
+        ),
+        // bfloat16 1.0 (0x3f80) first, -6.0 (0xc0c0) last.
+        sparse(
+            "big_bf16",
+            14,
+            BF16_BYTES / 2,
+            BF16_BYTES,
+            vec![(0, vec![0x80, 0x3f]), (BF16_BYTES - 2, vec![0xc0, 0xc0])],
+        ),
+    ];
+    write_bundle(&prefix, &tensors, false);
+    // The budget really is too small to hold the widened tensor.
+    let control = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -v {BUDGET_KIB} && exec python3 -c 'bytearray({})'",
+                BF16_BYTES * 2
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(!control.status.success(), "the budget does not constrain");
+    let me = std::env::current_exe().unwrap();
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {BUDGET_KIB} && exec \"$0\" \"$@\""))
+        .arg(&me)
+        .args([
+            "api::visitors_stream_tensors_larger_than_the_memory_budget",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &prefix)
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "child failed under the budget: {stdout}\n{}",
+        stderr_of(&run)
+    );
+    let want = format!(
+        "child: <f4 {F32_BYTES} {} 1.5 -7.25 | {} 1 -6",
+        F32_BYTES >> 20,
+        BF16_BYTES / 2
+    );
+    assert!(stdout.contains(&want), "want `{want}` in: {stdout}");
+}
