@@ -164,6 +164,10 @@ fn decode_fixed<T, const N: usize>(
             }
             out.push(from_le(carry));
             carried = 0;
+            if out.len() == ELEMENTS_PER_CHUNK {
+                sink(&out)?;
+                out.clear();
+            }
         }
         let mut elems = b.chunks_exact(N);
         for e in &mut elems {
