@@ -75,4 +75,9 @@ print("ok")
         String::from_utf8_lossy(&run.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "ok");
+    // ndarray-npy (its own ZIP64 reader) lists both members and reads the small one,
+    // stored past the 4 GiB offset; the 4.5 GB one it could only read whole into memory.
+    let (names, small) = crate::npy_readback::npz_names_and_f32(&out, "b_small");
+    assert_eq!(names, ["a_big", "b_small"]);
+    assert_eq!(small, [1.5, -2.0, 7.25]);
 }

@@ -201,6 +201,17 @@ pub fn check_npz(path: &Path, members: &[(String, Npy)]) -> Vec<Checked> {
     out
 }
 
+/// The member names of the `.npz` at `path` and float32 member `name`, as ndarray-npy
+/// reads them (for archives too large for [`check_npz`] to read whole).
+pub fn npz_names_and_f32(path: &Path, name: &str) -> (Vec<String>, Vec<f32>) {
+    let mut z = NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let names = z.names().unwrap();
+    let a: ArrayD<f32> = z
+        .by_name(name)
+        .unwrap_or_else(|e| panic!("{}: ndarray-npy: {e}", path.display()));
+    (names, a.iter().copied().collect())
+}
+
 /// Every fixture converted to a stored and a deflated `.npz` and to a folder, each
 /// read back by ndarray-npy and compared with the expected arrays: every dtype
 /// ndarray-npy can read is read, and only `<f2` and `|S<n>` are header-only.
