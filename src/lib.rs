@@ -25,11 +25,14 @@ pub mod densify;
 pub mod dtype;
 pub mod error;
 pub mod formats;
+pub mod limits;
 pub mod listing;
 pub mod plan;
 pub mod run;
 pub mod source;
 pub mod stream;
+pub mod text;
+pub mod verify;
 pub mod write;
 
 pub use error::{Error, Result};
