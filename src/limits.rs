@@ -49,7 +49,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "t" => 40,
         "p" => 50,
         "e" => 60,
-        _ => return Err(format!("`{text}` is not a size (e.g. 4096, 512M, 20G, 1.5T)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size (e.g. 4096, 512M, 20G, 1.5T)"
+            ))
+        }
     };
     let bad = || format!("`{text}` is not a size (e.g. 4096, 512M, 20G, 1.5T)");
     if num.is_empty() {

@@ -7,13 +7,13 @@ use crate::plan::convert::{to_numpy, ConvertOptions};
 use crate::plan::{self, Plan, SelectOptions, Source};
 use crate::source::Container;
 use crate::stream::ByteStream;
+use crate::text::escape;
 use crate::write::atomic::AtomicFile;
 use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
 use crate::write::npy::NpyWriter;
 use crate::write::npz::{Compression, NpzWriter};
 use crate::write::{ArrayHeader, ArrayWriter};
-use crate::text::escape;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -274,7 +274,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
 
 /// The `.npy` header and payload size of every planned array, in plan order, from the
 /// entries' shapes where the dtype fixes the item size, else by opening the source
-/// without verification (string widths, sparse dense shapes).
+/// (string widths, sparse dense shapes; damage found here is reported as when writing).
 fn planned_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Vec<(u64, u64)>> {
     let ctx = Ctx::file(container.path());
     let mut sizes = Vec::with_capacity(plan.tensors.len());
@@ -295,7 +295,7 @@ fn planned_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Ve
         let header = match fixed {
             Some(h) => h,
             None => {
-                let (entry, raw) = t.source.open(container, false)?;
+                let (entry, raw) = t.source.open(container, job.verify)?;
                 to_numpy(&entry, raw, job.convert, &ctx)
                     .map_err(|e| e.in_tensor(&entry.name))?
                     .header
@@ -318,7 +318,11 @@ fn check_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> 
     let mut largest = (0u64, 0usize);
     for (i, (t, &(head, payload))) in plan.tensors.iter().zip(&sizes).enumerate() {
         // ZIP local header, ZIP64 extra, central directory record: ~150 bytes + names.
-        let member = if npz { 150 + 2 * (t.name.len() as u64 + 4) } else { 0 };
+        let member = if npz {
+            150 + 2 * (t.name.len() as u64 + 4)
+        } else {
+            0
+        };
         total = total
             .saturating_add(head)
             .saturating_add(payload)

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_and_unchanged() {
-        assert!(matches!(escape("dense/kernel:0 ünï 名前"), Cow::Borrowed(_)));
+        assert!(matches!(
+            escape("dense/kernel:0 ünï 名前"),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(escape("a\\b"), "a\\b");
     }
 

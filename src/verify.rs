@@ -36,7 +36,9 @@ pub fn verify_all(
                 let budget = if claimed <= stored { u64::MAX } else { stored };
                 let mut done = 0u64;
                 while done < budget {
-                    let want = buf.len().min(usize::try_from(budget - done).unwrap_or(usize::MAX));
+                    let want = buf
+                        .len()
+                        .min(usize::try_from(budget - done).unwrap_or(usize::MAX));
                     let n = data
                         .read(&mut buf[..want])
                         .map_err(|e| e.in_tensor(&entry.name))?;

@@ -62,7 +62,15 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for n in ["a", "dense/kernel", "x.y/..z", ".hidden/a", "ünï/名前", "a b", "..a"] {
+        for n in [
+            "a",
+            "dense/kernel",
+            "x.y/..z",
+            ".hidden/a",
+            "ünï/名前",
+            "a b",
+            "..a",
+        ] {
             assert_eq!(unsafe_reason(n), None, "{n}");
         }
     }

@@ -913,7 +913,7 @@ fn interrupted_run_keeps_the_previous_output() {
             .flatten()
             .filter(|e| {
                 let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with(".w.npz.") && n.ends_with(".tf2npy-tmp")
+                n.starts_with(".tf2npy-")
             })
             .filter_map(|e| e.metadata().ok())
             .map(|m| m.len())
