@@ -72,8 +72,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// `n` bytes for people: `1234567 bytes (1.2 MiB)`.
+/// `n` bytes for people: `1.2 MiB (1234567 bytes)`.
 pub fn show_bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    format!("{} ({n} bytes)", short_bytes(n))
+}
+
+/// `n` bytes in a binary unit, one decimal: `1.2 MiB`.
+pub fn short_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if n < 1024 {
         return format!("{n} bytes");
@@ -84,7 +92,7 @@ pub fn show_bytes(n: u64) -> String {
         x /= 1024.0;
         u += 1;
     }
-    format!("{n} bytes ({x:.1} {})", UNITS[u])
+    format!("{x:.1} {}", UNITS[u])
 }
 
 /// Bytes an unprivileged user may still write on the file system `path` would be on
@@ -131,7 +139,8 @@ mod tests {
     #[test]
     fn bytes_show_and_free_space_is_known() {
         assert_eq!(show_bytes(5), "5 bytes");
-        assert_eq!(show_bytes(3 << 29), "1610612736 bytes (1.5 GiB)");
+        assert_eq!(show_bytes(3 << 29), "1.5 GiB (1610612736 bytes)");
+        assert_eq!(short_bytes(1 << 20), "1.0 MiB");
         assert!(free_space(Path::new("no/such/dir/x.npz")).is_some());
         assert_eq!(default_limit(1 << 20), (16 << 20) + (256 << 20));
     }

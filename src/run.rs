@@ -311,7 +311,9 @@ fn planned_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Ve
 /// (`--max-output`, or [`crate::limits::default_limit`] of the input's size) or than the
 /// free space of the file system it goes to (see [`crate::limits`]).
 fn check_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> {
-    use crate::limits::{default_limit, free_space, show_bytes, DEFAULT_ALLOWANCE, DEFAULT_FACTOR};
+    use crate::limits::{
+        default_limit, free_space, short_bytes, show_bytes, DEFAULT_ALLOWANCE, DEFAULT_FACTOR,
+    };
     let sizes = planned_sizes(container, plan, job)?;
     let npz = matches!(job.output, OutputTarget::Npz(_));
     let mut total = 0u64;
@@ -336,23 +338,23 @@ fn check_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> 
     if total > limit {
         let t = &plan.tensors[largest.1];
         let why = match job.max_output {
-            Some(_) => "the limit set by --max-output".to_string(),
+            Some(_) => "set by --max-output".to_string(),
             None => format!(
-                "the default limit of {DEFAULT_FACTOR} times the input's {} plus {}",
-                show_bytes(input),
-                show_bytes(DEFAULT_ALLOWANCE)
+                "{DEFAULT_FACTOR} times the input's {} plus {}",
+                short_bytes(input),
+                short_bytes(DEFAULT_ALLOWANCE)
             ),
         };
         return Err(Error::Unsupported {
             file: container.path().to_path_buf(),
             tensor: Some(t.name.clone()),
             detail: format!(
-                "the output would be {} ({} of it this tensor), more than {} ({why}); \
-                 broadcast constants and densified sparse tensors can be this large: \
-                 raise the limit with --max-output SIZE if this is expected",
+                "the output would be {} (this tensor: {}), more than the limit of {} \
+                 ({why}); broadcast constants and densified sparse tensors can be this \
+                 large: if this is expected, raise the limit with --max-output SIZE",
                 show_bytes(total),
-                show_bytes(largest.0),
-                show_bytes(limit)
+                short_bytes(largest.0),
+                short_bytes(limit)
             ),
         });
     }
