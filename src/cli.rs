@@ -42,7 +42,7 @@ Make and CI:
   tf2npy download/model.ckpt --verify         check every checksum of a download
 
 Exit status: 0 success; 1 bad, damaged or unreadable input, or --check found differences;
-2 usage error.";
+2 usage error; 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (temporary files removed).";
 
 /// Convert TensorFlow checkpoints and tensors to NumPy .npy/.npz, without TensorFlow.
 #[derive(Parser, Debug, Clone)]

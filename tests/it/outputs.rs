@@ -288,7 +288,7 @@ fn signals_remove_temporary_files() {
 fn output_modes_follow_the_umask_and_the_replaced_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let prefix = bundle(dir.path(), &["a"]);
+    bundle(dir.path(), &["a"]);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     for (umask, want) in [("077", 0o600), ("002", 0o664), ("022", 0o644)] {
         for out in ["x.npz", "x.npy", "f/", "-"] {
@@ -355,7 +355,7 @@ fn symlinked_folders_below_the_output_are_not_followed() {
 #[test]
 fn missing_parents_and_long_names_work() {
     let dir = tempfile::tempdir().unwrap();
-    let prefix = bundle(dir.path(), &["a"]);
+    bundle(dir.path(), &["a"]);
     for out in ["newdir/", "sub/w.npz", "sub2/deeper/w.npy"] {
         let run = sh(
             &format!("exec \"$TF2NPY\" ckpt -o {out} --manifest m/{out}.json"),
