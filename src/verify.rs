@@ -51,11 +51,13 @@ pub fn verify_all(
                 done
             }
             RawTensor::Strings(mut strings) => {
-                // A stored element takes at least one byte of the input, and the
-                // elements' bytes are stored: past either bound the reader repeats.
+                // Every stored element takes at least one byte of the input and its
+                // bytes are in the input: past either bound the reader only repeats
+                // (a broadcast `string_val`). (`stored` is no bound here: a V1
+                // checkpoint counts string elements, not their bytes.)
                 let mut elem = Vec::new();
                 let (mut count, mut bytes) = (0u64, 0u64);
-                while count <= input_bytes && bytes <= stored {
+                while count <= input_bytes && bytes <= input_bytes {
                     if !strings
                         .next_into(&mut elem)
                         .map_err(|e| e.in_tensor(&entry.name))?

@@ -164,19 +164,29 @@ pub fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Removes the folders in `created` that are empty, innermost first, and forgets them.
 pub fn remove_created_dirs(created: &mut Vec<PathBuf>) {
-    let mut reg = registry();
-    for d in created.drain(..).rev() {
-        let _ = std::fs::remove_dir(&d);
-        reg.dirs.retain(|x| *x != d);
+    if created.is_empty() {
+        return;
     }
+    let mut reg = registry();
+    for d in created.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    forget_dirs(&mut reg, created);
 }
 
 /// Forgets `created` (the run succeeded: the folders stay).
 pub fn keep_created_dirs(created: &mut Vec<PathBuf>) {
-    let mut reg = registry();
-    for d in created.drain(..) {
-        reg.dirs.retain(|x| *x != d);
+    if created.is_empty() {
+        return;
     }
+    forget_dirs(&mut registry(), created);
+}
+
+/// Drops `created` from the registry in one pass (a folder output may create tens of
+/// thousands of folders).
+fn forget_dirs(reg: &mut Registry, created: &mut Vec<PathBuf>) {
+    let gone: std::collections::HashSet<PathBuf> = created.drain(..).collect();
+    reg.dirs.retain(|x| !gone.contains(x));
 }
 
 /// A file being written under a temporary name beside its target.
