@@ -27,6 +27,7 @@ pub mod error;
 pub mod formats;
 pub mod limits;
 pub mod listing;
+mod output_paths;
 pub mod plan;
 pub mod run;
 pub mod source;

@@ -13,6 +13,12 @@
 //! - more than the free space of the file system it goes to (files and folders, not
 //!   `-o -`; not with `--compress`, whose size is not known in advance).
 
+use crate::error::{Ctx, Error, Result};
+use crate::plan::convert::{fixed_descr, to_numpy};
+use crate::plan::{Plan, Source};
+use crate::run::{Job, Mode, OutputTarget};
+use crate::source::Container;
+use crate::write::ArrayHeader;
 use std::path::Path;
 
 /// The output may be this many times the size of the input files...
@@ -116,6 +122,112 @@ fn free_space_at(dir: &Path) -> Option<u64> {
 #[cfg(not(unix))]
 fn free_space_at(_dir: &Path) -> Option<u64> {
     None
+}
+
+/// The `.npy` header and payload size of every planned array, in plan order, from the
+/// entries' shapes where the dtype fixes the item size, else by opening the source
+/// (string widths, sparse dense shapes; damage found here is reported as when writing).
+fn planned_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Vec<(u64, u64)>> {
+    let ctx = Ctx::file(container.path());
+    let mut sizes = Vec::with_capacity(plan.tensors.len());
+    for t in &plan.tensors {
+        let fixed = match t.source {
+            Source::Entry(i) => {
+                let e = &container.entries()[i];
+                fixed_descr(e.dtype, job.convert).map(|(descr, item)| ArrayHeader {
+                    descr: descr.to_string(),
+                    shape: e.shape.clone(),
+                    item_bytes: item,
+                })
+            }
+            Source::Sparse { .. } => None,
+        };
+        let header = match fixed {
+            Some(h) => h,
+            None => {
+                let (entry, raw) = t.source.open(container, job.verify)?;
+                to_numpy(&entry, raw, job.convert, &ctx)
+                    .map_err(|e| e.in_tensor(&entry.name))?
+                    .header
+            }
+        };
+        let payload = header.byte_len().unwrap_or(u64::MAX);
+        sizes.push((header.to_bytes().len() as u64, payload));
+    }
+    Ok(sizes)
+}
+
+/// Refuses, before anything is written, an output larger than the limit
+/// (`--max-output`, or [`default_limit`] of the input's size) or than the
+/// free space of the file system it goes to (see the module documentation).
+pub(crate) fn check_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> {
+    let sizes = planned_sizes(container, plan, job)?;
+    let npz = matches!(job.output, OutputTarget::Npz(_));
+    let mut total = 0u64;
+    let mut largest = (0u64, 0usize);
+    for (i, (t, &(head, payload))) in plan.tensors.iter().zip(&sizes).enumerate() {
+        // ZIP local header, ZIP64 extra, central directory record: ~150 bytes + names.
+        let member = if npz {
+            150 + 2 * (t.name.len() as u64 + 4)
+        } else {
+            0
+        };
+        total = total
+            .saturating_add(head)
+            .saturating_add(payload)
+            .saturating_add(member);
+        if payload >= largest.0 {
+            largest = (payload, i);
+        }
+    }
+    let input: u64 = container.input_files().iter().map(|(_, n)| n).sum();
+    let limit = job.max_output.unwrap_or_else(|| default_limit(input));
+    if total > limit {
+        let t = &plan.tensors[largest.1];
+        let why = match job.max_output {
+            Some(_) => "set by --max-output".to_string(),
+            None => format!(
+                "{DEFAULT_FACTOR} times the input's {} plus {}",
+                short_bytes(input),
+                short_bytes(DEFAULT_ALLOWANCE)
+            ),
+        };
+        return Err(Error::Unsupported {
+            file: container.path().to_path_buf(),
+            tensor: Some(t.name.clone()),
+            detail: format!(
+                "the output would be {} (this tensor: {}), more than the limit of {} \
+                 ({why}); broadcast constants and densified sparse tensors can be this \
+                 large: if this is expected, raise the limit with --max-output SIZE",
+                show_bytes(total),
+                short_bytes(largest.0),
+                short_bytes(limit)
+            ),
+        });
+    }
+    if job.mode != Mode::Convert || job.compress {
+        return Ok(());
+    }
+    let Some(target) = job.output.path() else {
+        return Ok(());
+    };
+    if let Some(free) = free_space(target) {
+        if total > free {
+            return Err(Error::io(
+                target,
+                std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "not enough free space: the output would be {}, and {} are free \
+                         on its file system",
+                        show_bytes(total),
+                        show_bytes(free)
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

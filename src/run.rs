@@ -7,7 +7,6 @@ use crate::plan::convert::{to_numpy, ConvertOptions};
 use crate::plan::{self, Plan, SelectOptions, Source};
 use crate::source::Container;
 use crate::stream::ByteStream;
-use crate::text::escape;
 use crate::write::atomic::AtomicFile;
 use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
@@ -198,7 +197,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         reporter.warn(w);
     }
     if job.mode == Mode::Verify {
-        check_paths(container.as_ref(), &plan, job)?;
+        crate::output_paths::check_paths(container.as_ref(), &plan, job)?;
         let total = plan
             .tensors
             .iter()
@@ -214,11 +213,11 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         return Ok(summary);
     }
     check_output(container.as_ref(), &plan, &job.output)?;
-    check_paths(container.as_ref(), &plan, job)?;
+    crate::output_paths::check_paths(container.as_ref(), &plan, job)?;
     if job.mode == Mode::DryRun {
         return dry_run(container.as_ref(), &plan, job);
     }
-    check_sizes(container.as_ref(), &plan, job)?;
+    crate::limits::check_sizes(container.as_ref(), &plan, job)?;
     let mut check: Option<CheckWriter> = None;
     let mut writer: Box<dyn ArrayWriter> = match (job.mode, &job.output) {
         (Mode::Check, out) => {
@@ -270,117 +269,6 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         m.commit()?;
     }
     Ok(summary)
-}
-
-/// The `.npy` header and payload size of every planned array, in plan order, from the
-/// entries' shapes where the dtype fixes the item size, else by opening the source
-/// (string widths, sparse dense shapes; damage found here is reported as when writing).
-fn planned_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Vec<(u64, u64)>> {
-    let ctx = Ctx::file(container.path());
-    let mut sizes = Vec::with_capacity(plan.tensors.len());
-    for t in &plan.tensors {
-        let fixed = match t.source {
-            Source::Entry(i) => {
-                let e = &container.entries()[i];
-                crate::plan::convert::fixed_descr(e.dtype, job.convert).map(|(descr, item)| {
-                    crate::write::ArrayHeader {
-                        descr: descr.to_string(),
-                        shape: e.shape.clone(),
-                        item_bytes: item,
-                    }
-                })
-            }
-            Source::Sparse { .. } => None,
-        };
-        let header = match fixed {
-            Some(h) => h,
-            None => {
-                let (entry, raw) = t.source.open(container, job.verify)?;
-                to_numpy(&entry, raw, job.convert, &ctx)
-                    .map_err(|e| e.in_tensor(&entry.name))?
-                    .header
-            }
-        };
-        let payload = header.byte_len().unwrap_or(u64::MAX);
-        sizes.push((header.to_bytes().len() as u64, payload));
-    }
-    Ok(sizes)
-}
-
-/// Refuses, before anything is written, an output larger than the limit
-/// (`--max-output`, or [`crate::limits::default_limit`] of the input's size) or than the
-/// free space of the file system it goes to (see [`crate::limits`]).
-fn check_sizes(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> {
-    use crate::limits::{
-        default_limit, free_space, short_bytes, show_bytes, DEFAULT_ALLOWANCE, DEFAULT_FACTOR,
-    };
-    let sizes = planned_sizes(container, plan, job)?;
-    let npz = matches!(job.output, OutputTarget::Npz(_));
-    let mut total = 0u64;
-    let mut largest = (0u64, 0usize);
-    for (i, (t, &(head, payload))) in plan.tensors.iter().zip(&sizes).enumerate() {
-        // ZIP local header, ZIP64 extra, central directory record: ~150 bytes + names.
-        let member = if npz {
-            150 + 2 * (t.name.len() as u64 + 4)
-        } else {
-            0
-        };
-        total = total
-            .saturating_add(head)
-            .saturating_add(payload)
-            .saturating_add(member);
-        if payload >= largest.0 {
-            largest = (payload, i);
-        }
-    }
-    let input: u64 = container.input_files().iter().map(|(_, n)| n).sum();
-    let limit = job.max_output.unwrap_or_else(|| default_limit(input));
-    if total > limit {
-        let t = &plan.tensors[largest.1];
-        let why = match job.max_output {
-            Some(_) => "set by --max-output".to_string(),
-            None => format!(
-                "{DEFAULT_FACTOR} times the input's {} plus {}",
-                short_bytes(input),
-                short_bytes(DEFAULT_ALLOWANCE)
-            ),
-        };
-        return Err(Error::Unsupported {
-            file: container.path().to_path_buf(),
-            tensor: Some(t.name.clone()),
-            detail: format!(
-                "the output would be {} (this tensor: {}), more than the limit of {} \
-                 ({why}); broadcast constants and densified sparse tensors can be this \
-                 large: if this is expected, raise the limit with --max-output SIZE",
-                show_bytes(total),
-                short_bytes(largest.0),
-                short_bytes(limit)
-            ),
-        });
-    }
-    if job.mode != Mode::Convert || job.compress {
-        return Ok(());
-    }
-    let Some(target) = job.output.path() else {
-        return Ok(());
-    };
-    if let Some(free) = free_space(target) {
-        if total > free {
-            return Err(Error::io(
-                target,
-                std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    format!(
-                        "not enough free space: the output would be {}, and {} are free \
-                         on its file system",
-                        show_bytes(total),
-                        show_bytes(free)
-                    ),
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Payload bytes a planned array will have, for the progress total: exact for
@@ -523,7 +411,7 @@ fn write_all(
 }
 
 /// Refuses outputs that cannot work before any tensor is read: several tensors into one
-/// `.npy`, or nothing to write. ([`check_paths`] checks the paths.)
+/// `.npy`, or nothing to write. ([`crate::output_paths`] checks the paths.)
 fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -> Result<()> {
     if plan.tensors.is_empty() {
         // Everything selected was skipped (variant/resource): the input is the reason.
@@ -548,131 +436,6 @@ fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -
             names.len(),
             names.join(", ")
         )));
-    }
-    Ok(())
-}
-
-/// Where a path that is about to be written lives: the canonical form of its nearest
-/// existing ancestor joined with the rest, so two spellings of one path compare equal.
-fn path_key(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut rest = Vec::new();
-    let mut cur = abs.as_path();
-    loop {
-        if let Ok(c) = std::fs::canonicalize(cur) {
-            // A final symbolic link is replaced, not followed: keep its own name.
-            let linked = rest.is_empty()
-                && std::fs::symlink_metadata(cur).is_ok_and(|m| m.file_type().is_symlink());
-            if !linked {
-                let mut k = c;
-                k.extend(rest.iter().rev());
-                return k;
-            }
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return abs,
-        }
-    }
-}
-
-/// The file identity (device, inode) of an existing file, following links.
-#[cfg(unix)]
-fn file_id(p: &Path, follow: bool) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = if follow {
-        std::fs::metadata(p)
-    } else {
-        std::fs::symlink_metadata(p)
-    };
-    m.ok().filter(|m| m.is_file()).map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn file_id(_p: &Path, _follow: bool) -> Option<(u64, u64)> {
-    None
-}
-
-/// Checks, before anything is written, every path the job will write (each `.npz` or
-/// `.npy`, each file of a folder output, the manifest): their names are safe
-/// ([`crate::plan::safe_names`]), none is one of the input files (same path or same
-/// file through a hard link), and no two are the same path.
-fn check_paths(container: &dyn Container, plan: &Plan, job: &Job) -> Result<()> {
-    use crate::plan::safe_names;
-    use crate::text::path as show;
-    let checks_names = matches!(job.output, OutputTarget::Npz(_) | OutputTarget::Folder(_))
-        && job.mode != Mode::Verify;
-    if checks_names || job.manifest.is_some() {
-        for t in &plan.tensors {
-            let source = match t.source {
-                Source::Entry(i) => container.entries()[i].name.as_str(),
-                Source::Sparse { .. } => t.name.as_str(),
-            };
-            safe_names::check(&t.name, source)?;
-        }
-    }
-    // (path, what it is) for everything this run writes.
-    let mut writes: Vec<(PathBuf, String)> = Vec::new();
-    if job.mode == Mode::Convert {
-        match &job.output {
-            OutputTarget::Npz(p) | OutputTarget::Npy(p) => {
-                writes.push((p.clone(), format!("the output {}", show(p))));
-            }
-            OutputTarget::Folder(root) => {
-                for t in &plan.tensors {
-                    let p = FolderWriter::path_for(root, &t.name)?;
-                    let what = format!("the output {} (tensor `{}`)", show(&p), escape(&t.name));
-                    writes.push((p, what));
-                }
-            }
-            OutputTarget::Stdout => {}
-        }
-    }
-    if let Some(m) = &job.manifest {
-        if m.is_dir() {
-            return Err(Error::usage(format!(
-                "the manifest {} is a folder; name a file such as {}",
-                show(m),
-                show(&m.join("manifest.json"))
-            )));
-        }
-        if matches!(&job.output, OutputTarget::Folder(root) if path_key(root) == path_key(m)) {
-            return Err(Error::usage(format!(
-                "the manifest {} is the output folder",
-                show(m)
-            )));
-        }
-        writes.push((m.clone(), format!("the manifest {}", show(m))));
-    }
-    let inputs: Vec<(PathBuf, Option<(u64, u64)>)> = container
-        .input_files()
-        .into_iter()
-        .map(|(p, _)| (path_key(&p), file_id(&p, true)))
-        .collect();
-    let mut seen: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
-    for (p, what) in &writes {
-        let key = path_key(p);
-        let id = file_id(p, false);
-        for (input, input_id) in &inputs {
-            if *input == key || (id.is_some() && id == *input_id) {
-                return Err(Error::usage(format!(
-                    "{what} is one of the input files ({}); choose another output",
-                    show(input)
-                )));
-            }
-        }
-        if let Some(other) = seen.insert(key, what) {
-            return Err(Error::usage(format!(
-                "{other} and {what} are the same file; choose another --manifest or -o"
-            )));
-        }
     }
     Ok(())
 }
