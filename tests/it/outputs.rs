@@ -136,6 +136,15 @@ fn outputs_never_overwrite_inputs_or_each_other() {
         assert!(!npz.exists());
         assert_eq!(std::fs::read(&index).unwrap(), index_bytes);
     }
+    // An output that is a symbolic link to an input is replaced, not followed.
+    let linked = dir.path().join("linked.npz");
+    std::os::unix::fs::symlink(&index, &linked).unwrap();
+    ok([prefix.as_os_str(), "-o".as_ref(), linked.as_os_str()]);
+    assert!(!std::fs::symlink_metadata(&linked)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&index).unwrap(), index_bytes);
     // A manifest inside the output folder, named like one of its files.
     let folder = PathBuf::from(format!("{}/", dir.path().join("f").display()));
     let run = tf2npy([
