@@ -42,7 +42,7 @@ Make and CI:
   tf2npy download/model.ckpt --verify         check every checksum of a download
 
 Exit status: 0 success; 1 bad, damaged or unreadable input, or --check found differences;
-2 usage error.";
+2 usage error; 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (temporary files removed).";
 
 /// Convert TensorFlow checkpoints and tensors to NumPy .npy/.npz, without TensorFlow.
 #[derive(Parser, Debug, Clone)]
@@ -145,6 +145,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE.json")]
     pub manifest: Option<PathBuf>,
 
+    /// Refuse an output larger than SIZE (bytes, or with K/M/G/T, e.g. 20G). The default
+    /// is 16 times the input's size plus 256 MiB; -o - is limited too.
+    #[arg(long, value_name = "SIZE", value_parser = crate::limits::parse_size)]
+    pub max_output: Option<u64>,
+
     /// Read every tensor and check every checksum and slice cover; write nothing; exit 0/1.
     #[arg(long, conflicts_with_all = ["output", "dry_run"])]
     pub verify: bool,
@@ -214,6 +219,7 @@ impl Args {
             output,
             force: self.force,
             manifest: self.manifest.clone(),
+            max_output: self.max_output,
             mode,
             select: SelectOptions {
                 tensor: self.tensor.clone(),
@@ -278,6 +284,7 @@ pub fn run(args: &Args) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Some(job) => {
+            crate::write::atomic::remove_temp_files_on_signals()?;
             let mut reporter = TermReporter::new(args.quiet);
             let summary = run::convert(&job, &mut reporter)?;
             Ok(report(&job, &summary))
@@ -294,7 +301,7 @@ fn report(job: &Job, summary: &run::Summary) -> u8 {
         Mode::Check if summary.differences.is_empty() => EXIT_OK,
         Mode::Check => {
             for d in &summary.differences {
-                text.push_str(d);
+                text.push_str(&crate::text::escape(d));
                 text.push('\n');
             }
             EXIT_BAD_INPUT
@@ -304,7 +311,7 @@ fn report(job: &Job, summary: &run::Summary) -> u8 {
                 let dims: Vec<String> = p.shape.iter().map(u64::to_string).collect();
                 text.push_str(&format!(
                     "{}  {}  [{}]  {} bytes\n",
-                    p.name,
+                    crate::text::escape(&p.name),
                     p.descr,
                     dims.join(", "),
                     p.bytes
@@ -348,7 +355,7 @@ impl TermReporter {
 impl Reporter for TermReporter {
     fn warn(&mut self, msg: &str) {
         if !self.quiet {
-            eprintln!("tf2npy: warning: {msg}");
+            eprintln!("tf2npy: warning: {}", crate::text::escape(msg));
         }
     }
 
@@ -367,7 +374,7 @@ impl Reporter for TermReporter {
 
     fn tensor(&mut self, name: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(name.to_string());
+            bar.set_message(crate::text::escape(name).into_owned());
         }
     }
 

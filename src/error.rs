@@ -2,7 +2,11 @@
 //! something valid that tf2npy cannot express ([`Error::Unsupported`]), the caller
 //! ([`Error::Usage`]) or the environment ([`Error::Io`]). Every message names the file and,
 //! where there is one, the tensor. `main.rs` maps each group to an exit code.
+//!
+//! `Display` escapes control characters and invalid UTF-8 in every part (paths, tensor
+//! names, details: see [`crate::text`]), so a crafted name cannot forge output lines.
 
+use crate::text::{self, escape};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system error on a named file (open, read, write, rename).
-    #[error("{}: {err}", .path.display())]
+    #[error("{}: {}", text::path(.path), escape(&.err.to_string()))]
     Io {
         /// The file the operation was about.
         path: PathBuf,
@@ -23,7 +27,7 @@ pub enum Error {
         err: io::Error,
     },
     /// The input is damaged or is not what it claims to be.
-    #[error("{}: {}{detail}", .file.display(), TensorPrefix(.tensor))]
+    #[error("{}: {}{}", text::path(.file), TensorPrefix(.tensor), escape(.detail))]
     Corrupt {
         /// The input file at fault.
         file: PathBuf,
@@ -34,7 +38,7 @@ pub enum Error {
     },
     /// The input is valid but holds something tf2npy cannot write (e.g. a variant tensor
     /// asked for by name, or a big-endian checkpoint).
-    #[error("{}: {}{detail}", .file.display(), TensorPrefix(.tensor))]
+    #[error("{}: {}{}", text::path(.file), TensorPrefix(.tensor), escape(.detail))]
     Unsupported {
         /// The input file.
         file: PathBuf,
@@ -45,7 +49,7 @@ pub enum Error {
     },
     /// The command line or the caller asked for something impossible (unknown tensor name,
     /// two tensors under one output name, `.npy` output with several tensors, ...).
-    #[error("{0}")]
+    #[error("{}", escape(.0))]
     Usage(String),
 }
 
@@ -54,7 +58,7 @@ struct TensorPrefix<'a>(&'a Option<String>);
 impl fmt::Display for TensorPrefix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(t) => write!(f, "tensor `{t}`: "),
+            Some(t) => write!(f, "tensor `{}`: ", escape(t)),
             None => Ok(()),
         }
     }

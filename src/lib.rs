@@ -67,11 +67,15 @@ pub mod densify;
 pub mod dtype;
 pub mod error;
 pub mod formats;
+pub mod limits;
 pub mod listing;
+mod output_paths;
 pub mod plan;
 pub mod run;
 pub mod source;
 pub mod stream;
+pub mod text;
+pub mod verify;
 pub mod write;
 
 pub use api::{open, Element, ElementType, Options, Reader, TensorInfo};

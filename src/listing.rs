@@ -1,6 +1,7 @@
 //! `--list` output: a table for people, or a JSON array for scripts.
 
 use crate::source::Container;
+use crate::text::escape;
 
 fn shape_text(shape: &[u64]) -> String {
     let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
@@ -49,15 +50,17 @@ pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>)
         .iter()
         .enumerate()
         .map(|(i, e)| {
+            // Names come from the input: escaped, so they cannot forge rows.
             let mut row = vec![
-                e.name.clone(),
+                escape(&e.name).into_owned(),
                 e.dtype.name().to_string(),
                 shape_text(&e.shape),
                 e.stored_bytes.to_string(),
-                e.location.clone(),
+                escape(&e.location).into_owned(),
             ];
             if let Some(names) = var_names {
                 let v = names.get(i).cloned().flatten();
+                let v = v.map(|v| escape(&v).into_owned());
                 row.insert(1, v.unwrap_or_else(|| "-".to_string()));
             }
             row

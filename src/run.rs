@@ -83,6 +83,9 @@ pub struct Job {
     pub force: bool,
     /// Write a JSON manifest of the written tensors here.
     pub manifest: Option<PathBuf>,
+    /// Refuse an output larger than this many bytes (`--max-output`); `None` means
+    /// [`crate::limits::default_limit`] of the input's size.
+    pub max_output: Option<u64>,
     /// What to do.
     pub mode: Mode,
 }
@@ -193,15 +196,30 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     for w in &plan.warnings {
         reporter.warn(w);
     }
-    if job.mode != Mode::Verify {
-        check_output(container.as_ref(), &plan, &job.output)?;
+    if job.mode == Mode::Verify {
+        crate::output_paths::check_paths(container.as_ref(), &plan, job)?;
+        let total = plan
+            .tensors
+            .iter()
+            .map(|t| t.source.stored_bytes(container.as_ref()))
+            .sum();
+        reporter.begin(total);
+        let result = crate::verify::verify_all(container.as_ref(), &plan, job.verify, reporter);
+        reporter.end();
+        let summary = result?;
+        if let Some(path) = &job.manifest {
+            write_manifest(path, container.as_ref(), job, &summary)?.commit()?;
+        }
+        return Ok(summary);
     }
+    check_output(container.as_ref(), &plan, &job.output)?;
+    crate::output_paths::check_paths(container.as_ref(), &plan, job)?;
     if job.mode == Mode::DryRun {
         return dry_run(container.as_ref(), &plan, job);
     }
+    crate::limits::check_sizes(container.as_ref(), &plan, job)?;
     let mut check: Option<CheckWriter> = None;
     let mut writer: Box<dyn ArrayWriter> = match (job.mode, &job.output) {
-        (Mode::Verify, _) => Box::new(NullWriter),
         (Mode::Check, out) => {
             let target = match out {
                 OutputTarget::Npz(p) => CheckTarget::Npz(p.clone()),
@@ -216,18 +234,14 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
             check = Some(CheckWriter::new(target)?);
             Box::new(NullWriter)
         }
-        (Mode::Convert | Mode::DryRun, OutputTarget::Npz(p)) => Box::new(NpzWriter::create(
+        (_, OutputTarget::Npz(p)) => Box::new(NpzWriter::create(
             p,
             Compression::new(job.compress, job.threads),
             job.force,
         )?),
-        (Mode::Convert | Mode::DryRun, OutputTarget::Npy(p)) => {
-            Box::new(NpyWriter::to_file(p, job.force))
-        }
-        (Mode::Convert | Mode::DryRun, OutputTarget::Folder(p)) => {
-            Box::new(FolderWriter::create(p, job.force)?)
-        }
-        (Mode::Convert | Mode::DryRun, OutputTarget::Stdout) => Box::new(NpyWriter::to_stdout()),
+        (_, OutputTarget::Npy(p)) => Box::new(NpyWriter::to_file(p, job.force)),
+        (_, OutputTarget::Folder(p)) => Box::new(FolderWriter::create(p, job.force)?),
+        (_, OutputTarget::Stdout) => Box::new(NpyWriter::to_stdout()),
     };
     let total: u64 = plan
         .tensors
@@ -241,12 +255,18 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     };
     reporter.end();
     let mut summary = result?;
+    // The manifest is written (to its temporary file) before any output is published,
+    // so that a manifest that cannot be written leaves the previous outputs as they were.
+    let manifest = match &job.manifest {
+        Some(path) => Some(write_manifest(path, container.as_ref(), job, &summary)?),
+        None => None,
+    };
     writer.finish()?;
     if let Some(c) = check {
         summary.differences = c.into_differences().iter().map(|d| d.to_string()).collect();
     }
-    if let Some(path) = &job.manifest {
-        write_manifest(path, container.as_ref(), job, &summary)?;
+    if let Some(m) = manifest {
+        m.commit()?;
     }
     Ok(summary)
 }
@@ -284,14 +304,15 @@ fn dry_run(container: &dyn Container, plan: &Plan, job: &Job) -> Result<Summary>
     Ok(summary)
 }
 
-/// Writes the `--manifest` JSON: inputs with sizes, then every written array sorted by
-/// name. Deterministic: no timestamps, no absolute paths beyond what the user typed.
+/// Writes the `--manifest` JSON to a temporary file and returns it, to be committed
+/// once the outputs are published: inputs with sizes, then every written array sorted
+/// by name. Deterministic: no timestamps, no absolute paths beyond what the user typed.
 fn write_manifest(
     path: &Path,
     container: &dyn Container,
     job: &Job,
     summary: &Summary,
-) -> Result<()> {
+) -> Result<AtomicFile> {
     let inputs: Vec<serde_json::Value> = container
         .input_files()
         .iter()
@@ -330,7 +351,7 @@ fn write_manifest(
         f.write_all(text.as_bytes())
             .map_err(|e| Error::io(path, e))?;
     }
-    file.commit().map(|_| ())
+    Ok(file)
 }
 
 fn write_all(
@@ -390,7 +411,7 @@ fn write_all(
 }
 
 /// Refuses outputs that cannot work before any tensor is read: several tensors into one
-/// `.npy`, nothing to write, or an output that would overwrite an input file.
+/// `.npy`, or nothing to write. ([`crate::output_paths`] checks the paths.)
 fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -> Result<()> {
     if plan.tensors.is_empty() {
         // Everything selected was skipped (variant/resource): the input is the reason.
@@ -415,17 +436,6 @@ fn check_output(container: &dyn Container, plan: &Plan, output: &OutputTarget) -
             names.len(),
             names.join(", ")
         )));
-    }
-    if let Some(out) = output.path() {
-        let out_abs = std::fs::canonicalize(out).ok();
-        for (input, _) in container.input_files() {
-            if out_abs.is_some() && std::fs::canonicalize(&input).ok() == out_abs {
-                return Err(Error::usage(format!(
-                    "the output {} is one of the input files",
-                    out.display()
-                )));
-            }
-        }
     }
     Ok(())
 }

@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
         constants: false,
         force: true,
         manifest: None,
+        max_output: None,
         mode: Mode::DryRun,
     };
     let Ok(dry) = run::convert(&job, &mut Silent) else {
@@ -76,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
             let leftovers = std::fs::read_dir(scratch())
                 .map(|rd| {
                     rd.flatten()
-                        .filter(|e| e.file_name().to_string_lossy().ends_with(".tf2npy-tmp"))
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(".tf2npy-"))
                         .count()
                 })
                 .unwrap_or(0);

@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod names;
+pub mod safe_names;
 pub mod sparse;
 
 use crate::dtype::DataType;

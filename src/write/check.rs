@@ -31,15 +31,19 @@ pub enum Difference {
 }
 
 impl std::fmt::Display for Difference {
+    /// One line per difference; names and paths escaped ([`crate::text`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::text::{escape as e, path};
         match self {
-            Difference::Missing(p) => write!(f, "missing: {} does not exist", p.display()),
-            Difference::Added(n) => write!(f, "added: {n}"),
-            Difference::Removed(n) => write!(f, "removed: {n}"),
-            Difference::Dtype(n, a, b) => write!(f, "changed dtype: {n} ({a} -> {b})"),
-            Difference::Shape(n, a, b) => write!(f, "changed shape: {n} ({a:?} -> {b:?})"),
-            Difference::Values(n) => write!(f, "changed values: {n}"),
-            Difference::Unreadable(n, why) => write!(f, "unreadable: {n} ({why})"),
+            Difference::Missing(p) => write!(f, "missing: {} does not exist", path(p)),
+            Difference::Added(n) => write!(f, "added: {}", e(n)),
+            Difference::Removed(n) => write!(f, "removed: {}", e(n)),
+            Difference::Dtype(n, a, b) => {
+                write!(f, "changed dtype: {} ({} -> {})", e(n), e(a), e(b))
+            }
+            Difference::Shape(n, a, b) => write!(f, "changed shape: {} ({a:?} -> {b:?})", e(n)),
+            Difference::Values(n) => write!(f, "changed values: {}", e(n)),
+            Difference::Unreadable(n, why) => write!(f, "unreadable: {} ({})", e(n), e(why)),
         }
     }
 }
@@ -149,13 +153,15 @@ impl CheckWriter {
     }
 }
 
+/// The `.npy` files below `dir`, as array names; symbolic links are not followed (the
+/// writer never writes through them, and a link cycle would never end).
 fn list_npy(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             list_npy(root, &p, out);
         } else if let Some(rel) = p.strip_prefix(root).ok().and_then(|r| r.to_str()) {
             if let Some(n) = rel.strip_suffix(".npy") {

@@ -192,6 +192,9 @@ impl ArrayWriter for NpzWriter {
                 self.path.display()
             )));
         }
+        // Members whose names could land outside the folder they are unzipped into
+        // are refused (zip-slip); `run` checks every name before writing anything.
+        crate::plan::safe_names::check(name, name)?;
         let member = format!("{name}.npy");
         if !self.names.insert(member.clone()) {
             return Err(Error::usage(format!(

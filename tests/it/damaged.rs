@@ -913,7 +913,7 @@ fn interrupted_run_keeps_the_previous_output() {
             .flatten()
             .filter(|e| {
                 let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with(".w.npz.") && n.ends_with(".tf2npy-tmp")
+                n.starts_with(".tf2npy-")
             })
             .filter_map(|e| e.metadata().ok())
             .map(|m| m.len())
@@ -940,4 +940,185 @@ fn interrupted_run_keeps_the_previous_output() {
         before,
         "the previous output changed"
     );
+}
+
+/// Amplification (issue 15 item 1): a few bytes that claim a huge array are refused
+/// before anything is written, for every output form (`-o -` included) and for
+/// `--check`; `--max-output` moves the limit; `--verify` reads only what is stored.
+mod amplification {
+    use crate::bundle_writer::{write_bundle, Tensor};
+    use crate::common::*;
+    use prost::Message;
+    use std::path::Path;
+    use tf2npy::formats::proto::TensorProto;
+
+    const DT_FLOAT: i32 = 1;
+    const DT_STRING: i32 = 7;
+    const DT_INT64: i32 = 9;
+    const DT_BOOL: i32 = 10;
+
+    fn tensorproto(dir: &Path, name: &str, tp: TensorProto) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, tp.encode_to_vec()).unwrap();
+        p
+    }
+
+    fn bools(dir: &Path, n: i64) -> std::path::PathBuf {
+        tensorproto(
+            dir,
+            &format!("b{n}.pb"),
+            TensorProto {
+                dtype: DT_BOOL,
+                tensor_shape: Some(crate::bundle_writer::shape_proto(&[n])),
+                bool_val: vec![true],
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Runs `input` into every output form (and `--check`); each must be refused with
+    /// exit 1 naming the limit, writing nothing.
+    fn refused_everywhere(input: &Path, extra: &[&str], what: &str) {
+        let out = tempfile::tempdir().unwrap();
+        let o = out.path();
+        let folder = format!("{}/f/", o.display());
+        let targets = [
+            vec!["-o".to_string(), o.join("x.npz").display().to_string()],
+            vec!["-o".to_string(), o.join("x.npy").display().to_string()],
+            vec!["-o".to_string(), folder],
+            vec!["-o".to_string(), "-".to_string()],
+            vec![
+                "--check".to_string(),
+                "-o".to_string(),
+                o.join("x.npz").display().to_string(),
+            ],
+        ];
+        for t in targets {
+            let mut args = vec![input.display().to_string(), "-q".to_string()];
+            args.extend(t.iter().cloned());
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let run = tf2npy(&args);
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert_eq!(run.status.code(), Some(1), "{what} {t:?}: {err}");
+            assert!(
+                err.contains("--max-output") && err.contains(&input.display().to_string()),
+                "{what} {t:?}: {err}"
+            );
+            assert!(run.stdout.is_empty(), "{what} {t:?}: wrote to stdout");
+            assert_eq!(std::fs::read_dir(o).unwrap().count(), 0, "{what} {t:?}");
+        }
+    }
+
+    #[test]
+    fn broadcast_bool_of_2_pow_62_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = bools(dir.path(), 1 << 62);
+        assert!(std::fs::metadata(&input).unwrap().len() < 20);
+        refused_everywhere(&input, &[], "bool [2^62]");
+        // --verify reads the one stored value.
+        let run = ok([input.as_os_str(), "--verify".as_ref()]);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("OK"));
+    }
+
+    #[test]
+    fn sparse_dense_shape_of_2_pow_60_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("sp");
+        let i64s = |v: &[i64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        write_bundle(
+            &prefix,
+            &[
+                Tensor::new("x/dense_shape", DT_INT64, &[1], i64s(&[1 << 60])),
+                Tensor::new("x/indices", DT_INT64, &[1, 1], i64s(&[7])),
+                Tensor::new("x/values", DT_FLOAT, &[1], 1.5f32.to_le_bytes().to_vec()),
+            ],
+            false,
+        );
+        refused_everywhere(&prefix, &[], "sparse [2^60]");
+        let run = ok([prefix.as_os_str(), "--verify".as_ref()]);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("verified 3 tensors"));
+    }
+
+    #[test]
+    fn one_long_string_padding_a_million_is_refused_and_verifies_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vals = vec![Vec::new(); 1_000_000];
+        vals[500_000] = vec![b'x'; 1_000_000];
+        let input = tensorproto(
+            dir.path(),
+            "s.pb",
+            TensorProto {
+                dtype: DT_STRING,
+                tensor_shape: Some(crate::bundle_writer::shape_proto(&[1_000_000])),
+                string_val: vals,
+                ..Default::default()
+            },
+        );
+        assert!(std::fs::metadata(&input).unwrap().len() < 4 << 20);
+        refused_everywhere(&input, &[], "strings");
+        // --verify does not pad: 10^12 bytes of padding would take minutes.
+        let start = std::time::Instant::now();
+        let run = ok([input.as_os_str(), "--verify".as_ref()]);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("verified 1 tensors"));
+        assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+        // A broadcast string (one stored value) verifies without repeating it either.
+        let one = tensorproto(
+            dir.path(),
+            "one.pb",
+            TensorProto {
+                dtype: DT_STRING,
+                tensor_shape: Some(crate::bundle_writer::shape_proto(&[1 << 40])),
+                string_val: vec![vec![b'y'; 1 << 20]],
+                ..Default::default()
+            },
+        );
+        refused_everywhere(&one, &[], "broadcast string");
+        ok([one.as_os_str(), "--verify".as_ref()]);
+    }
+
+    #[test]
+    fn max_output_moves_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = bools(dir.path(), 1_000_000);
+        // 1 MB from 10 bytes is within the default allowance...
+        let out = dir.path().join("o.npy");
+        ok([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+        assert_eq!(read_npy(&out).data, vec![1u8; 1_000_000]);
+        std::fs::remove_file(&out).unwrap();
+        // ... but not within 100K; 2M is enough again.
+        refused_everywhere(&input, &["--max-output", "100K"], "--max-output 100K");
+        let run = ok([
+            input.as_os_str(),
+            "--max-output".as_ref(),
+            "2M".as_ref(),
+            "-o".as_ref(),
+            "-".as_ref(),
+        ]);
+        assert_eq!(parse_npy(&run.stdout).data, vec![1u8; 1_000_000]);
+        let bad = tf2npy([input.as_os_str(), "--max-output".as_ref(), "lots".as_ref()]);
+        assert_eq!(bad.status.code(), Some(2));
+    }
+
+    #[test]
+    fn output_larger_than_the_free_space_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = bools(dir.path(), 1 << 50);
+        for out in ["x.npz", "x.npy", "f/"] {
+            let target = format!("{}/{out}", dir.path().display());
+            let run = tf2npy([
+                input.as_os_str(),
+                "--max-output".as_ref(),
+                "15E".as_ref(),
+                "-o".as_ref(),
+                target.as_ref(),
+            ]);
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert_eq!(run.status.code(), Some(1), "{out}: {err}");
+            assert!(
+                err.contains("free") && err.contains("1125899906842"),
+                "{out}: {err}"
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "{out}");
+        }
+    }
 }

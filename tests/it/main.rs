@@ -14,6 +14,7 @@ mod make;
 mod memory;
 mod npy_readback;
 mod numpy;
+mod outputs;
 mod tensorproto;
 mod v1;
 mod v2;
