@@ -245,18 +245,21 @@ impl Args {
 /// output).
 pub fn run(args: &Args) -> Result<u8> {
     if let Some(cmd) = &args.command {
-        let mut out = std::io::stdout().lock();
+        // Rendered in memory first: clap_complete panics on a write error, and a closed
+        // pipe (`| head`, `| true`) must exit 0 like every other output.
+        let mut text = Vec::new();
         let mut command = <Args as clap::CommandFactory>::command();
         match cmd {
             Command::Completions { shell } => {
-                clap_complete::generate(*shell, &mut command, "tf2npy", &mut out);
+                clap_complete::generate(*shell, &mut command, "tf2npy", &mut text);
             }
             Command::Man => {
                 clap_mangen::Man::new(command)
-                    .render(&mut out)
+                    .render(&mut text)
                     .map_err(|e| Error::io("<stdout>", e))?;
             }
         }
+        write_stdout(&text)?;
         return Ok(EXIT_OK);
     }
     match args.job()? {
@@ -267,14 +270,26 @@ pub fn run(args: &Args) -> Result<u8> {
             } else {
                 None
             };
-            let text = if args.json {
-                crate::listing::to_json(container.as_ref(), names.as_deref())
-            } else {
-                crate::listing::to_table(container.as_ref(), names.as_deref())
+            let select = SelectOptions {
+                tensor: args.tensor.clone(),
+                select: args.select.clone(),
+                exclude: args.exclude.clone(),
+                all: true,
+                short_names: args.short_names,
+                var_names: args.var_names,
+                sparse: args.sparse,
             };
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error.
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            let shown = crate::plan::listed_entries(
+                container.as_ref(),
+                &select,
+                names.as_deref().unwrap_or_default(),
+            )?;
+            let text = if args.json {
+                crate::listing::to_json_selected(container.as_ref(), names.as_deref(), &shown)
+            } else {
+                crate::listing::to_table_selected(container.as_ref(), names.as_deref(), &shown)
+            };
+            write_stdout(text.as_bytes())?;
             Ok(EXIT_OK)
         }
         Some(job) => {
@@ -324,9 +339,18 @@ fn report(job: &Job, summary: &run::Summary) -> u8 {
             EXIT_OK
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    // A closed pipe is not an error; the exit status stays the report's.
+    let _ = write_stdout(text.as_bytes());
     code
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`| head`, `| true`) comes back as an error
+/// for which [`Error::is_broken_pipe`] is true, which `main` turns into exit status 0.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))
 }
 
 /// Below this many payload bytes no progress bar is shown.

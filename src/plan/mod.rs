@@ -202,15 +202,7 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
                 var_name,
             }),
     );
-    let out_name = |c: &Candidate| {
-        if let Some(v) = &c.var_name {
-            v.clone()
-        } else if opts.short_names {
-            names::short_name(&c.name)
-        } else {
-            c.name.clone()
-        }
-    };
+    let out_name = |c: &Candidate| output_name(&c.name, c.var_name.as_deref(), opts);
     // `--tensor` names a dense sparse tensor or an ungrouped entry; a part of a group
     // only when nothing else has that name.
     let wanted: Option<Vec<bool>> = opts.tensor.as_ref().map(|want| {
@@ -295,6 +287,72 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
     }
     plan.tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(plan)
+}
+
+/// The output name of a tensor called `name` in its container, with recorded variable
+/// name `var_name` (`--var-names`): the variable name, else the short name with
+/// `--short-names`, else `name`.
+fn output_name(name: &str, var_name: Option<&str>, opts: &SelectOptions) -> String {
+    match var_name {
+        Some(v) => v.to_string(),
+        None if opts.short_names => names::short_name(name),
+        None => name.to_string(),
+    }
+}
+
+/// The entries a listing shows (indices into [`Container::entries`], in entry order):
+/// all of them, hidden ones included, unless `--tensor`, `--select` or `--exclude`
+/// narrow them. Names match as when converting: the container name or the output name
+/// (`--short-names`, `--var-names` through `var_names`, one per entry or empty), and a
+/// densified sparse tensor's name stands for its three parts. An unknown `--tensor` is
+/// the same usage error as when converting.
+pub fn listed_entries(
+    container: &dyn Container,
+    opts: &SelectOptions,
+    var_names: &[Option<String>],
+) -> Result<Vec<usize>> {
+    let select = globset(&opts.select, "--select")?;
+    let exclude = globset(&opts.exclude, "--exclude")?;
+    let entries = container.entries();
+    let group_of = |name: &str| -> Option<String> {
+        if opts.sparse != SparseMode::Densify {
+            return None;
+        }
+        let base = name.strip_suffix(names::VARIABLE_VALUE_SUFFIX).unwrap_or(name);
+        let (group, part) = base.rsplit_once('/')?;
+        (matches!(part, "indices" | "values" | "dense_shape") && !group.is_empty())
+            .then(|| group.to_string())
+    };
+    let names_of = |i: usize| -> Vec<String> {
+        let e = &entries[i];
+        let var = var_names.get(i).and_then(Option::as_deref);
+        let mut v = vec![e.name.clone(), output_name(&e.name, var, opts)];
+        if let Some(g) = group_of(&e.name) {
+            v.push(output_name(&g, None, opts));
+            v.push(g);
+        }
+        v
+    };
+    let shown: Vec<usize> = (0..entries.len())
+        .filter(|&i| {
+            let names = names_of(i);
+            if let Some(want) = &opts.tensor {
+                return names.iter().any(|n| n == want);
+            }
+            (opts.select.is_empty() || names.iter().any(|n| select.is_match(n)))
+                && !names.iter().any(|n| exclude.is_match(n))
+        })
+        .collect();
+    if let Some(want) = &opts.tensor {
+        if shown.is_empty() {
+            return Err(Error::usage(format!(
+                "no tensor named `{want}` in {}{}",
+                container.path().display(),
+                suggestions(container, want)
+            )));
+        }
+    }
+    Ok(shown)
 }
 
 /// "; did you mean ..." text listing up to five entry names containing `want`'s last

@@ -131,6 +131,12 @@ fn open_any(path: &Path) -> Result<Opened> {
             return V1Checkpoint::open_matches(path, path, &matched).map(Opened::V1);
         }
     }
+    if std::fs::symlink_metadata(path).is_err() {
+        // Nothing by this name (and no PREFIX.index): say so, with the checkpoints of the
+        // nearest existing folder if it holds any.
+        let near = suggest_from(nearest_dir(path), None).unwrap_or_default();
+        return Err(not_found(path, &format!("no such file or folder{near}")));
+    }
     Err(not_found(
         path,
         &format!("no checkpoint here{}", suggest(path)),
@@ -255,11 +261,12 @@ fn holds_checkpoint(dir: &Path) -> bool {
     dir.join(STATE_FILE_NAME).is_file() || !prefixes_in(dir).is_empty()
 }
 
-/// What a user may have meant in `dir`: the folder itself if it has a state file, its
-/// checkpoint prefixes, and its subfolders that hold checkpoints.
-fn candidates_in(dir: &Path) -> Vec<PathBuf> {
+/// What a user may have meant in `dir`: the folder itself if it has a state file (unless
+/// it is `except`, a folder whose state file is stale), its checkpoint prefixes, and its
+/// subfolders that hold checkpoints.
+fn candidates_in(dir: &Path, except: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if dir.join(STATE_FILE_NAME).is_file() {
+    if dir.join(STATE_FILE_NAME).is_file() && except != Some(dir) {
         out.push(dir.to_path_buf());
     }
     out.extend(prefixes_in(dir));
@@ -277,8 +284,28 @@ fn candidates_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// "; did you mean: ..." listing the checkpoints in `dir` other than `except`, or `None`
+/// when there are none.
+fn suggest_from(dir: &Path, except: Option<&Path>) -> Option<String> {
+    let found = candidates_in(dir, except);
+    (!found.is_empty()).then(|| format!("; did you mean: {}", list(&found)))
+}
+
 /// "; did you mean: ..." listing the checkpoints of the nearest existing folder.
 fn suggest(path: &Path) -> String {
+    suggest_except(path, None)
+}
+
+/// [`suggest`], never suggesting the folder `except` (whose state file is stale).
+fn suggest_except(path: &Path, except: Option<&Path>) -> String {
+    let dir = nearest_dir(path);
+    suggest_from(dir, except)
+        .unwrap_or_else(|| format!("; {} holds no V2 checkpoint", dir.display()))
+}
+
+/// `path` if it is a folder, else its nearest existing ancestor (`.` for a relative path
+/// none of whose ancestors exist).
+fn nearest_dir(path: &Path) -> &Path {
     let mut dir = if path.is_dir() {
         path
     } else {
@@ -293,12 +320,7 @@ fn suggest(path: &Path) -> String {
             }
         }
     }
-    let found = candidates_in(dir);
-    if found.is_empty() {
-        format!("; {} holds no V2 checkpoint", dir.display())
-    } else {
-        format!("; did you mean: {}", list(&found))
-    }
+    dir
 }
 
 /// A folder: its `checkpoint` state file, or its only checkpoint.
@@ -351,7 +373,7 @@ fn open_folder(dir: &Path) -> Result<Opened> {
             &format!(
                 "the checkpoint state file {} names this checkpoint, but it does not exist{}",
                 state_path.display(),
-                suggest(near)
+                suggest_except(near, Some(dir))
             ),
         ));
     }
@@ -363,7 +385,7 @@ fn open_folder(dir: &Path) -> Result<Opened> {
             if !v1.is_empty() {
                 return V1Checkpoint::open_folder(dir, &v1).map(Opened::V1);
             }
-            let found = candidates_in(dir);
+            let found = candidates_in(dir, None);
             let hint = if found.is_empty() {
                 " (no .index file and no `checkpoint` state file)".to_string()
             } else {
@@ -534,7 +556,7 @@ mod tests {
         let err = open_bundle(&fixture("v2/training_dir/ckpt-9")).unwrap_err();
         assert!(matches!(&err, Error::Io { err, .. } if err.kind() == io::ErrorKind::NotFound));
         let msg = err.to_string();
-        assert!(msg.contains("no checkpoint here; did you mean:"), "{msg}");
+        assert!(msg.contains("no such file or folder; did you mean:"), "{msg}");
         assert!(msg.contains("training_dir/ckpt-4"), "{msg}");
         let msg = open_bundle(&fixture("v2/nope/deeper/x"))
             .unwrap_err()
