@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod graph;
 pub mod io;
 pub mod proto;
+pub mod sniff;
 pub mod tensor;
 
 use checkpoint::locate;
@@ -108,8 +109,17 @@ fn read_proto_file(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(path, e))?
         .len();
     if len > MAX_PROTO_FILE_BYTES {
-        return Err(Error::corrupt(
+        let mut first = Vec::new();
+        let _ = std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
+                sniff::SNIFF_BYTES as u64,
+            ),
+            &mut first,
+        );
+        return Err(sniff::not_readable(
             path,
+            &first,
             format!(
                 "{len} bytes is larger than any protobuf file (2 GiB limit) and not a checkpoint"
             ),
@@ -157,10 +167,8 @@ fn detect(path: &Path, bytes: &[u8]) -> Result<Detected> {
             } else {
                 format!("as a TensorProto, {tp}; as a GraphDef, {graph}; as a SavedModel, {saved}")
             };
-            Err(Error::corrupt(
-                path,
-                format!("not a TensorProto, GraphDef or SavedModel: {why}"),
-            ))
+            let why = format!("not a TensorProto, GraphDef or SavedModel: {why}");
+            Err(sniff::not_readable(path, bytes, why))
         }
     }
 }
@@ -308,7 +316,6 @@ mod tests {
     fn garbage_is_corrupt_naming_the_file() {
         for bytes in [
             &b""[..],
-            b"\x93NUMPY\x01\x00",
             b"\xff\xff\xff",
             b"hello world",
         ] {
