@@ -10,7 +10,7 @@ use crate::run::{self, Job, Mode, OutputTarget, Reporter};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -295,9 +295,48 @@ pub fn run(args: &Args) -> Result<u8> {
         Some(job) => {
             let mut reporter = TermReporter::new(args.quiet);
             let summary = run::convert(&job, &mut reporter)?;
+            if let (Mode::Convert, OutputTarget::Folder(dir), false) =
+                (job.mode, &job.output, args.quiet)
+            {
+                if let Some(note) = hidden_files_note(dir, &summary.names, args) {
+                    eprintln!("tf2npy: note: {note}");
+                }
+            }
             Ok(report(&job, &summary))
         }
     }
+}
+
+/// For folder output whose files sit under folders whose names start with `.` (a TF2
+/// checkpoint's `NAME/.ATTRIBUTES/VARIABLE_VALUE.npy`), which `ls` and file browsers
+/// hide so that the output looks empty: a line saying where the files went and how
+/// to get plain names. `None` when no written name has such a folder.
+pub fn hidden_files_note(dir: &Path, names: &[String], args: &Args) -> Option<String> {
+    let hidden_dir = |n: &str| {
+        n.split('/')
+            .rev()
+            .skip(1)
+            .find(|seg| seg.starts_with('.'))
+            .map(str::to_string)
+    };
+    let (example, folder) = names.iter().find_map(|n| Some((n, hidden_dir(n)?)))?;
+    let count = names.iter().filter(|n| hidden_dir(n).is_some()).count();
+    let shown = |name: &str| dir.join(format!("{name}.npy")).display().to_string();
+    let mut note = format!(
+        "{count} of {} files went into `{folder}` folders, which `ls` hides (e.g. {}; \
+         `find {} -name '*.npy'` lists them all)",
+        names.len(),
+        shown(example),
+        dir.display()
+    );
+    let short = crate::plan::names::short_name(example);
+    if !args.short_names && !args.var_names && hidden_dir(&short).is_none() {
+        note.push_str(&format!(
+            "; --short-names writes {} instead, --var-names uses the model's variable names",
+            shown(&short)
+        ));
+    }
+    Some(note)
 }
 
 /// Prints the outcome of a check, dry run or verification on stdout; returns the exit

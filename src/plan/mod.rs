@@ -220,8 +220,10 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             .map(|(c, n)| n && (!c.part_of_group || !whole))
             .collect()
     });
-    // Output name -> the container name it came from, to report clashes.
-    let mut taken: HashMap<String, &str> = HashMap::new();
+    // Output name -> the candidate it came from, to report clashes.
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    // Keys that hold the same variable as an earlier one (`--var-names`): (kept, dropped).
+    let mut duplicates: Vec<(&str, &str)> = Vec::new();
     for (k, c) in candidates.iter().enumerate() {
         let out = out_name(c);
         if let Some(wanted) = &wanted {
@@ -257,9 +259,18 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             plan.warnings.push(format!("skipping {msg}"));
             continue;
         }
-        if let Some(other) = taken.insert(out.clone(), &c.name) {
+        if let Some(&first) = taken.get(&out) {
+            let other = &candidates[first];
+            if c.var_name.is_some()
+                && other.var_name == c.var_name
+                && same_variable(container, other, c)?
+            {
+                duplicates.push((&other.name, &c.name));
+                continue;
+            }
             return Err(Error::usage(format!(
-                "`{other}` and `{}` would both be written as `{out}`; {}",
+                "`{}` and `{}` would both be written as `{out}`; {}",
+                other.name,
                 c.name,
                 if opts.var_names {
                     "variable names are not unique here: drop --var-names (--short-names names \
@@ -271,10 +282,22 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
                 }
             )));
         }
+        taken.insert(out.clone(), k);
         plan.tensors.push(PlannedTensor {
             name: out,
             source: c.source.clone(),
         });
+    }
+    if let Some((kept, dropped)) = duplicates.first() {
+        plan.warnings.push(format!(
+            "{} stored twice under different keys with identical data (e.g. `{kept}` and \
+             `{dropped}`, the same variable reached by two paths, as in a Keras 3 \
+             model.export()): each is written once under its variable name",
+            match duplicates.len() {
+                1 => "1 variable is".to_string(),
+                n => format!("{n} variables are"),
+            }
+        ));
     }
     if let Some(want) = &opts.tensor {
         if plan.tensors.is_empty() {
@@ -287,6 +310,63 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
     }
     plan.tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(plan)
+}
+
+/// True when candidates `a` and `b` (plain entries under one recorded variable name)
+/// are the same variable stored twice: same dtype and shape and byte-identical data,
+/// compared in bounded memory with checksums verified.
+fn same_variable(container: &dyn Container, a: &Candidate, b: &Candidate) -> Result<bool> {
+    let (Source::Entry(i), Source::Entry(j)) = (&a.source, &b.source) else {
+        return Ok(false);
+    };
+    let entries = container.entries();
+    let (ea, eb) = (&entries[*i], &entries[*j]);
+    if ea.dtype != eb.dtype || ea.shape != eb.shape || ea.stored_bytes != eb.stored_bytes {
+        return Ok(false);
+    }
+    let open = |k: usize| container.open(k, true).map_err(|e| e.in_tensor(&entries[k].name));
+    match (open(*i)?, open(*j)?) {
+        (RawTensor::Fixed(mut x), RawTensor::Fixed(mut y)) => {
+            let (mut bx, mut by) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+            loop {
+                let n = fill(x.as_mut(), &mut bx).map_err(|e| e.in_tensor(&ea.name))?;
+                let m = fill(y.as_mut(), &mut by).map_err(|e| e.in_tensor(&eb.name))?;
+                if n != m || bx[..n] != by[..m] {
+                    return Ok(false);
+                }
+                if n == 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        (RawTensor::Strings(mut x), RawTensor::Strings(mut y)) => {
+            let (mut sx, mut sy) = (Vec::new(), Vec::new());
+            loop {
+                let more_x = x.next_into(&mut sx).map_err(|e| e.in_tensor(&ea.name))?;
+                let more_y = y.next_into(&mut sy).map_err(|e| e.in_tensor(&eb.name))?;
+                if more_x != more_y || sx != sy {
+                    return Ok(false);
+                }
+                if !more_x {
+                    return Ok(true);
+                }
+            }
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Reads from `stream` until `buf` is full or the stream ends; the bytes read.
+fn fill(stream: &mut dyn crate::stream::ByteStream, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let got = stream.read(&mut buf[n..])?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    Ok(n)
 }
 
 /// The output name of a tensor called `name` in its container, with recorded variable
