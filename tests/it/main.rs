@@ -10,6 +10,7 @@ mod damaged;
 mod kernel_copy;
 mod make;
 mod memory;
+mod newuser;
 mod numpy;
 mod tensorproto;
 mod v1;

@@ -189,6 +189,7 @@ fn list_names_the_kind_slices_and_files() {
         let (input, _) = case_input(&c);
         let out = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &v["entries"];
         let want = c["tensors"].as_array().unwrap();
         assert_eq!(v.as_array().unwrap().len(), want.len(), "{}", c["id"]);
         for (got, want) in v.as_array().unwrap().iter().zip(want) {
