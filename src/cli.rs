@@ -35,6 +35,12 @@ TF1 .meta graph beside it, a folder with a `checkpoint` state file or exactly on
 a SavedModel folder, or a .pb file (TensorProto, serialized sparse tensor, frozen GraphDef or
 saved_model.pb): the kind is detected from the content, not the name.
 
+Files tf2npy does not read (TFLite, TF.js, ONNX, PyTorch, NumPy, safetensors, HDF5,
+TFRecord, ...) are named in the error, with what to do instead.
+
+Folder output of a TF2 checkpoint puts files under `.ATTRIBUTES/` folders, which `ls`
+hides; a note on stderr says so (--short-names or --var-names give plain paths).
+
 Make and CI:
   tf2npy model.ckpt -o w.npz                  leaves an identical w.npz untouched (mtime kept)
   tf2npy model.ckpt -o w.npz --check          exit 1 and list what changed if w.npz is stale
@@ -68,23 +74,26 @@ pub struct Args {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<String>,
 
-    /// List the tensors (name, TensorFlow dtype, shape, bytes, location) instead of converting.
+    /// List the tensors (name, TensorFlow dtype, shape, bytes, location) and the checkpoint
+    /// read, instead of converting. --tensor, --select and --exclude narrow the list.
     #[arg(long)]
     pub list: bool,
 
-    /// With --list: print a JSON array of {"name","dtype","shape","bytes",...}.
+    /// With --list: print a JSON object {"input","kind","checkpoint","entries"}, each entry
+    /// {"name","dtype","shape","bytes","location","hidden"}.
     #[arg(long)]
     pub json: bool,
 
-    /// Convert only the tensor with this name (needed for .npy output when there are several).
+    /// Convert (or list) only the tensor with this name (needed for .npy output when there
+    /// are several).
     #[arg(long, value_name = "NAME")]
     pub tensor: Option<String>,
 
-    /// Keep only tensors whose name matches GLOB (repeatable; `*` also matches `/`).
+    /// Keep (or list) only tensors whose name matches GLOB (repeatable; `*` also matches `/`).
     #[arg(long, value_name = "GLOB")]
     pub select: Vec<String>,
 
-    /// Drop tensors whose name matches GLOB (repeatable).
+    /// Drop tensors whose name matches GLOB (repeatable), when converting and listing.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
@@ -101,7 +110,9 @@ pub struct Args {
     /// Keras 3 keys weights by where the optimizer found them
     /// (optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE); the object graph
     /// records each variable's own name. Tensors without one keep their key (or short
-    /// name); two tensors under one name is an error. With --list: a VARIABLE column.
+    /// name). Two keys with the same name and byte-identical data (a Keras 3
+    /// model.export() stores each variable twice) are written once, with a warning;
+    /// two different tensors under one name is an error. With --list: a VARIABLE column.
     #[arg(long)]
     pub var_names: bool,
 

@@ -22,7 +22,11 @@ pub struct FolderWriter {
 
 /// Creates `dir` and its missing parents, recording each folder created.
 fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
-    let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.exists()).collect();
+    // A relative `out/` ends in the empty path, which is the current folder.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .collect();
     for d in missing.into_iter().rev() {
         match std::fs::create_dir(d) {
             Ok(()) => created.push(d.to_path_buf()),

@@ -12,6 +12,7 @@ mod make;
 mod memory;
 mod newuser;
 mod numpy;
+mod readme;
 mod tensorproto;
 mod v1;
 mod v2;

@@ -12,11 +12,13 @@ use std::process::{Command, Stdio};
 /// Runs tf2npy with stdout on a pipe whose reading end is already closed, so every write
 /// fails with EPIPE (the deterministic form of `tf2npy ... | true`).
 fn into_closed_pipe(args: &[OsString]) -> std::process::Output {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    // The writing end of a pipe whose only reader (`true`) has exited.
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
     Command::new(env!("CARGO_BIN_EXE_tf2npy"))
         .args(args)
-        .stdout(writer)
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .output()
         .unwrap()
