@@ -109,14 +109,7 @@ fn read_proto_file(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(path, e))?
         .len();
     if len > MAX_PROTO_FILE_BYTES {
-        let mut first = Vec::new();
-        let _ = std::io::Read::read_to_end(
-            &mut std::io::Read::take(
-                std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
-                sniff::SNIFF_BYTES as u64,
-            ),
-            &mut first,
-        );
+        let first = sniff::read_first(path).map_err(|e| Error::io(path, e))?;
         return Err(sniff::not_readable(
             path,
             &first,
@@ -314,11 +307,7 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt_naming_the_file() {
-        for bytes in [
-            &b""[..],
-            b"\xff\xff\xff",
-            b"hello world",
-        ] {
+        for bytes in [&b""[..], b"\xff\xff\xff", b"hello world"] {
             let err = detect(Path::new("junk.bin"), bytes).err().unwrap();
             let msg = err.to_string();
             assert!(matches!(err, Error::Corrupt { .. }), "{msg}");

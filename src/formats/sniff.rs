@@ -39,6 +39,8 @@ pub struct Verdict {
     pub kind: &'static str,
     /// What to do instead, e.g. which tool reads it.
     pub advice: &'static str,
+    /// Recognised by its file name alone (a TF.js weight shard holds raw bytes).
+    pub by_name: bool,
 }
 
 impl fmt::Display for Verdict {
@@ -48,7 +50,11 @@ impl fmt::Display for Verdict {
 }
 
 const fn v(kind: &'static str, advice: &'static str) -> Option<Verdict> {
-    Some(Verdict { kind, advice })
+    Some(Verdict {
+        kind,
+        advice,
+        by_name: false,
+    })
 }
 
 /// Names the kind of file `first` (the first [`SNIFF_BYTES`] bytes of `path`, or all of
@@ -124,12 +130,17 @@ pub fn identify(path: &Path, first: &[u8]) -> Option<Verdict> {
     if let Some(verdict) = text_verdict(first) {
         return Some(verdict);
     }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     if is_tfjs_shard_name(name) {
-        return v(
-            "a TensorFlow.js weight file (raw arrays, described by the model.json beside it)",
-            "tf2npy does not read TF.js models: its model.json lists the arrays this file              holds, raw and in order",
-        );
+        return Some(Verdict {
+            kind: "a TensorFlow.js weight file (raw arrays, described by the model.json beside it)",
+            advice: "tf2npy does not read TF.js models: its model.json lists the arrays this \
+                     file holds, raw and in order",
+            by_name: true,
+        });
     }
     None
 }
@@ -164,6 +175,22 @@ pub fn not_readable(path: &Path, first: &[u8], protobuf_detail: String) -> Error
     }
 }
 
+/// [`identify`] for a file on disk, reading its first [`SNIFF_BYTES`] bytes; `None` also
+/// when it cannot be read.
+pub fn identify_file(path: &Path) -> Option<Verdict> {
+    identify(path, &read_first(path).ok()?)
+}
+
+/// The first [`SNIFF_BYTES`] bytes of `path` (all of a shorter file).
+pub fn read_first(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut first = Vec::with_capacity(SNIFF_BYTES);
+    std::fs::File::open(path)?
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut first)?;
+    Ok(first)
+}
+
 /// A ZIP archive, told apart by its first member's name, then by extension.
 fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
     let name_len = first
@@ -173,16 +200,19 @@ fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
     let npz = Verdict {
         kind: "already a NumPy .npz archive",
         advice: "numpy.load(path) reads it; tf2npy converts TensorFlow files into this format",
+        by_name: false,
     };
     let torch = Verdict {
         kind: "a PyTorch file (torch.save zip archive)",
         advice: "tf2npy does not read PyTorch files: torch.load(path, weights_only=True) \
                  loads it, and .numpy() on each tensor gives NumPy arrays",
+        by_name: false,
     };
     let keras = Verdict {
         kind: "a Keras 3 .keras archive",
         advice: "tf2npy does not read .keras files yet: its weights are the HDF5 file \
                  model.weights.h5 inside, or keras.models.load_model(path).get_weights()",
+        by_name: false,
     };
     if name.ends_with(b".npy") {
         return npz;
@@ -205,6 +235,7 @@ fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
             kind: "a ZIP archive",
             advice: "tf2npy does not read ZIP archives: extract it, then give tf2npy the \
                      checkpoint or SavedModel it holds",
+            by_name: false,
         },
     }
 }
@@ -358,7 +389,11 @@ fn text_verdict(first: &[u8]) -> Option<Verdict> {
         );
     }
     let starts = |words: &[&str]| words.iter().any(|w| body.starts_with(w));
-    if starts(&["saved_model_schema_version:", "meta_graphs {", "meta_graphs:"]) {
+    if starts(&[
+        "saved_model_schema_version:",
+        "meta_graphs {",
+        "meta_graphs:",
+    ]) {
         return v(
             "a text-format SavedModel (saved_model.pbtxt)",
             "tf2npy reads binary protobuf: convert its folder's variables with \
@@ -417,11 +452,20 @@ mod tests {
             kind("m.bin", b"\x1c\0\0\0TFL3\0\0"),
             Some("a TensorFlow Lite model (.tflite flatbuffer)")
         );
-        assert_eq!(kind("x", b"\x93NUMPY\x01\x00"), Some("already a NumPy .npy array"));
-        assert_eq!(kind("x.npz", b"PK\x05\x06"), Some("already a NumPy .npz archive"));
+        assert_eq!(
+            kind("x", b"\x93NUMPY\x01\x00"),
+            Some("already a NumPy .npy array")
+        );
+        assert_eq!(
+            kind("x.npz", b"PK\x05\x06"),
+            Some("already a NumPy .npz archive")
+        );
         assert_eq!(kind("x", b"PK\x05\x06"), Some("a ZIP archive"));
         assert_eq!(kind("x", b"\x80\x04\x95"), Some("a Python pickle"));
-        assert_eq!(kind("x.pth", b"\x80\x04\x95"), Some("a PyTorch file (a pickle)"));
+        assert_eq!(
+            kind("x.pth", b"\x80\x04\x95"),
+            Some("a PyTorch file (a pickle)")
+        );
         let mut h5 = vec![0u8; 600];
         h5[512..520].copy_from_slice(b"\x89HDF\r\n\x1a\n");
         assert!(kind("x", &h5).unwrap().starts_with("an HDF5 file"));

@@ -325,7 +325,11 @@ fn same_variable(container: &dyn Container, a: &Candidate, b: &Candidate) -> Res
     if ea.dtype != eb.dtype || ea.shape != eb.shape || ea.stored_bytes != eb.stored_bytes {
         return Ok(false);
     }
-    let open = |k: usize| container.open(k, false).map_err(|e| e.in_tensor(&entries[k].name));
+    let open = |k: usize| {
+        container
+            .open(k, false)
+            .map_err(|e| e.in_tensor(&entries[k].name))
+    };
     match (open(*i)?, open(*j)?) {
         (RawTensor::Fixed(mut x), RawTensor::Fixed(mut y)) => {
             let (mut bx, mut by) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
@@ -399,7 +403,9 @@ pub fn listed_entries(
         if opts.sparse != SparseMode::Densify {
             return None;
         }
-        let base = name.strip_suffix(names::VARIABLE_VALUE_SUFFIX).unwrap_or(name);
+        let base = name
+            .strip_suffix(names::VARIABLE_VALUE_SUFFIX)
+            .unwrap_or(name);
         let (group, part) = base.rsplit_once('/')?;
         (matches!(part, "indices" | "values" | "dense_shape") && !group.is_empty())
             .then(|| group.to_string())

@@ -33,7 +33,12 @@ fn json_dtype_is_tensorflow_name() {
         let out = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let t = &expected_tensors(&case)[0];
-        assert_eq!(v["entries"][0]["dtype"], t.tf_dtype.as_str(), "{}", case["id"]);
+        assert_eq!(
+            v["entries"][0]["dtype"],
+            t.tf_dtype.as_str(),
+            "{}",
+            case["id"]
+        );
     }
 }
 

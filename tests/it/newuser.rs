@@ -144,7 +144,10 @@ fn a_stale_state_file_does_not_suggest_its_own_folder() {
     let d = dir.path();
     std::fs::write(d.join("checkpoint"), "model_checkpoint_path: \"ckpt-9\"\n").unwrap();
     let err = stderr_of(&tf2npy([d.as_os_str()]));
-    assert!(err.contains("names this checkpoint, but it does not exist"), "{err}");
+    assert!(
+        err.contains("names this checkpoint, but it does not exist"),
+        "{err}"
+    );
     assert!(!err.contains("did you mean"), "{err}");
     // With a checkpoint beside it, that one is suggested, not the folder.
     let src = fixtures().join("v2/training_dir");
@@ -153,7 +156,11 @@ fn a_stale_state_file_does_not_suggest_its_own_folder() {
     }
     let err = stderr_of(&tf2npy([d.as_os_str()]));
     let hint = err.split("did you mean: ").nth(1).unwrap_or_default();
-    assert_eq!(hint.trim_end(), d.join("ckpt-2").display().to_string(), "{err}");
+    assert_eq!(
+        hint.trim_end(),
+        d.join("ckpt-2").display().to_string(),
+        "{err}"
+    );
 }
 
 fn listed_names(args: &[&std::ffi::OsStr]) -> Vec<String> {
@@ -176,7 +183,12 @@ fn listing_shows_only_the_selected_tensors() {
     assert_eq!(listed_names(&[ck]).len(), 4);
     assert_eq!(listed_names(&[ck, "--tensor".as_ref(), w.as_ref()]), [w]);
     assert_eq!(
-        listed_names(&[ck, "--short-names".as_ref(), "--tensor".as_ref(), "model/w".as_ref()]),
+        listed_names(&[
+            ck,
+            "--short-names".as_ref(),
+            "--tensor".as_ref(),
+            "model/w".as_ref()
+        ]),
         [w]
     );
     assert_eq!(
@@ -202,7 +214,10 @@ fn listing_shows_only_the_selected_tensors() {
     // The table says how many of how many.
     let text = String::from_utf8(ok([ck, "--tensor".as_ref(), w.as_ref()]).stdout).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
-    assert!(text.contains(": 1 tensors (of 4), 6 elements, 24 bytes"), "{text}");
+    assert!(
+        text.contains(": 1 tensors (of 4), 6 elements, 24 bytes"),
+        "{text}"
+    );
     // An unknown --tensor is a usage error with the did-you-mean list, as when converting.
     for list in [&["--list"][..], &[][..], &["--list", "--json"][..]] {
         let mut args: Vec<&std::ffi::OsStr> = vec![ck, "--tensor".as_ref(), "nope".as_ref()];
@@ -237,8 +252,7 @@ fn listing_names_the_checkpoint_it_read() {
     assert_eq!(v["entries"].as_array().unwrap().len(), 4);
     // A V1 checkpoint names its files; a file that is what it is has none.
     let v1 = fixtures().join("v1/sharded");
-    let v: Value =
-        serde_json::from_slice(&ok([v1.as_os_str(), "--json".as_ref()]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(&ok([v1.as_os_str(), "--json".as_ref()]).stdout).unwrap();
     assert_eq!(
         v["checkpoint"],
         format!(
@@ -247,8 +261,7 @@ fn listing_names_the_checkpoint_it_read() {
         )
     );
     let tp = fixtures().join("tensorproto/float32_2x3.pb");
-    let v: Value =
-        serde_json::from_slice(&ok([tp.as_os_str(), "--json".as_ref()]).stdout).unwrap();
+    let v: Value = serde_json::from_slice(&ok([tp.as_os_str(), "--json".as_ref()]).stdout).unwrap();
     assert_eq!(v["checkpoint"], Value::Null);
     assert_eq!(v["kind"], "TensorProto");
 }
@@ -266,7 +279,11 @@ fn var_names_write_a_doubly_stored_variable_once() {
         &std::fs::read_to_string(fixtures().join("keras_export/keys.json")).unwrap(),
     )
     .unwrap();
-    assert!(keys.as_object().unwrap().values().all(|k| k.as_array().unwrap().len() == 2));
+    assert!(keys
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|k| k.as_array().unwrap().len() == 2));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("w.npz");
     let run = ok([
@@ -286,7 +303,11 @@ fn var_names_write_a_doubly_stored_variable_once() {
         want.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
     for ((name, g), (_, w)) in got.iter().zip(&want) {
-        assert_eq!((&g.descr, &g.shape, &g.data), (&w.descr, &w.shape, &w.data), "{name}");
+        assert_eq!(
+            (&g.descr, &g.shape, &g.data),
+            (&w.descr, &w.shape, &w.data),
+            "{name}"
+        );
     }
     // One of them by name.
     let one = dir.path().join("k.npy");
@@ -298,7 +319,10 @@ fn var_names_write_a_doubly_stored_variable_once() {
         "-o".as_ref(),
         one.as_os_str(),
     ]);
-    let (_, w) = want.iter().find(|(n, _)| n == "sequential/dense/kernel").unwrap();
+    let (_, w) = want
+        .iter()
+        .find(|(n, _)| n == "sequential/dense/kernel")
+        .unwrap();
     assert_eq!(read_npy(&one).data, w.data);
 }
 
@@ -382,7 +406,10 @@ fn folder_output_says_where_hidden_files_went() {
     assert!(note.contains(&example.display().to_string()), "{note}");
     assert!(example.is_file());
     assert!(note.contains("--short-names writes"), "{note}");
-    assert!(note.contains(&out.join("model/step.npy").display().to_string()), "{note}");
+    assert!(
+        note.contains(&out.join("model/step.npy").display().to_string()),
+        "{note}"
+    );
     // What it suggests gives plain names, and no note.
     let short = dir.path().join("short");
     let run = ok([
@@ -401,4 +428,23 @@ fn folder_output_says_where_hidden_files_went() {
         out_arg.as_ref(),
     ]);
     assert_eq!(stderr_of(&run), "");
+}
+
+/// A folder without a checkpoint that holds a file tf2npy can name (a TF.js model
+/// folder) says what that file is, preferring a verdict by content over one by name.
+#[test]
+fn a_folder_of_foreign_files_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.json", "group1-shard1of1.bin"] {
+        std::fs::copy(fixtures().join("foreign").join(f), dir.path().join(f)).unwrap();
+    }
+    let run = tf2npy([dir.path().as_os_str()]);
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no checkpoint here")
+            && err.contains("; model.json here is a TensorFlow.js model"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -21,7 +21,11 @@ fn marked_blocks(text: &str) -> Vec<(String, Vec<String>)> {
         let Some(rest) = line.trim().strip_prefix("<!-- readme-test:") else {
             continue;
         };
-        let label = rest.split_whitespace().next().unwrap_or_default().to_string();
+        let label = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         while lines.peek().is_some_and(|l| l.trim().is_empty()) {
             lines.next();
         }
@@ -83,7 +87,10 @@ fn fresh_folder() -> tempfile::TempDir {
     copy_prefix("v2/keras_adam/ckpt", &d.join("download/model.ckpt"));
     copy_tree(&fixtures().join("v2/training_dir"), &d.join("train_dir"));
     copy_tree(&fixtures().join("v2/training_dir"), &d.join("model"));
-    copy_tree(&fixtures().join("savedmodel/module"), &d.join("saved_model"));
+    copy_tree(
+        &fixtures().join("savedmodel/module"),
+        &d.join("saved_model"),
+    );
     std::fs::copy(fixtures().join("graphdef/frozen.pb"), d.join("frozen.pb")).unwrap();
     std::fs::copy(
         fixtures().join("tensorproto/float32_2x3.pb"),
@@ -97,7 +104,9 @@ fn fresh_folder() -> tempfile::TempDir {
 fn path_env() -> std::ffi::OsString {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_tf2npy"));
     let mut dirs = vec![bin.parent().unwrap().to_path_buf()];
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(dirs).unwrap()
 }
 
@@ -130,11 +139,17 @@ fn run_line(dir: &Path, line: &str) {
     if let Some(at) = words.iter().position(|w| *w == "-o") {
         let out = words[at + 1];
         if out != "-" {
-            assert!(dir.join(out).exists(), "README example `{cmd}` wrote no {out}");
+            assert!(
+                dir.join(out).exists(),
+                "README example `{cmd}` wrote no {out}"
+            );
         }
     } else if !words.contains(&"--check") && !words.contains(&"--verify") {
         // A listing.
-        assert!(!run.stdout.is_empty(), "README example `{cmd}` listed nothing");
+        assert!(
+            !run.stdout.is_empty(),
+            "README example `{cmd}` listed nothing"
+        );
     }
 }
 
@@ -218,9 +233,13 @@ fn readme_set_up_lines_match_ci() {
     assert_eq!(setup.len(), 2, "{setup:?}");
     assert_eq!(setup[0], "cargo run --release --locked -- --help");
     assert!(!setup[0].contains("target/"), "{}", setup[0]);
-    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run"))
-        .unwrap();
-    assert!(ci.lines().any(|l| l == setup[1]), ".ci/run lacks `{}`", setup[1]);
+    let ci =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l == setup[1]),
+        ".ci/run lacks `{}`",
+        setup[1]
+    );
 }
 
 /// The README's first line, run as a user with `CARGO_TARGET_DIR` set would: from a copy

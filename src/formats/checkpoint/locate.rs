@@ -12,6 +12,7 @@ use crate::formats::checkpoint::bundle::{index_filename, Bundle};
 use crate::formats::checkpoint::state::{self as checkpoint_state, STATE_FILE_NAME};
 use crate::formats::checkpoint::table::{has_table_magic, Table};
 use crate::formats::checkpoint::v1::V1Checkpoint;
+use crate::formats::sniff;
 use crate::source::Container;
 use std::ffi::OsStr;
 use std::io;
@@ -323,6 +324,38 @@ fn nearest_dir(path: &Path) -> &Path {
     dir
 }
 
+/// At most this many files of a folder without a checkpoint are sniffed for a verdict.
+const MAX_SNIFFED: usize = 64;
+
+/// "; NAME here is ..." for the first file (by name) in `dir` that
+/// [`sniff::identify_file`] recognises (a TF.js model.json, a .tflite, ...), or "".
+fn foreign_file_in(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let found: Vec<(&PathBuf, sniff::Verdict)> = files
+        .iter()
+        .take(MAX_SNIFFED)
+        .filter_map(|f| Some((f, sniff::identify_file(f)?)))
+        .collect();
+    // A verdict from content (model.json) before one from a name (its weight shards).
+    let best = found
+        .iter()
+        .find(|(_, v)| !v.by_name)
+        .or_else(|| found.first());
+    best.and_then(|(f, verdict)| {
+        let name = f.file_name()?.to_string_lossy().into_owned();
+        Some(format!("; {name} here is {verdict}"))
+    })
+    .unwrap_or_default()
+}
+
 /// A folder: its `checkpoint` state file, or its only checkpoint.
 fn open_folder(dir: &Path) -> Result<Opened> {
     let state_path = dir.join(STATE_FILE_NAME);
@@ -387,7 +420,10 @@ fn open_folder(dir: &Path) -> Result<Opened> {
             }
             let found = candidates_in(dir, None);
             let hint = if found.is_empty() {
-                " (no .index file and no `checkpoint` state file)".to_string()
+                format!(
+                    " (no .index file and no `checkpoint` state file){}",
+                    foreign_file_in(dir)
+                )
             } else {
                 format!("; did you mean: {}", list(&found))
             };
@@ -556,7 +592,10 @@ mod tests {
         let err = open_bundle(&fixture("v2/training_dir/ckpt-9")).unwrap_err();
         assert!(matches!(&err, Error::Io { err, .. } if err.kind() == io::ErrorKind::NotFound));
         let msg = err.to_string();
-        assert!(msg.contains("no such file or folder; did you mean:"), "{msg}");
+        assert!(
+            msg.contains("no such file or folder; did you mean:"),
+            "{msg}"
+        );
         assert!(msg.contains("training_dir/ckpt-4"), "{msg}");
         let msg = open_bundle(&fixture("v2/nope/deeper/x"))
             .unwrap_err()
