@@ -217,7 +217,17 @@ fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
     if name.ends_with(b".npy") {
         return npz;
     }
-    if name.ends_with(b"/data.pkl") || name.ends_with(b"/version") || name.ends_with(b"/byteorder")
+    // torch.save names every record `ARCHIVE/...`, with `data.pkl` among the first few
+    // (its order has changed between versions), so look at every name in view.
+    let torch_records: [&[u8]; 4] = [
+        b"/data.pkl",
+        b"/.format_version",
+        b"/byteorder",
+        b"/version",
+    ];
+    if torch_records
+        .iter()
+        .any(|r| name.ends_with(r) || (r == b"/data.pkl" && contains(first, r)))
     {
         return torch;
     }
@@ -238,6 +248,10 @@ fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
             by_name: false,
         },
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// torch.serialization's `MAGIC_NUMBER` as the `LONG1` opcode writes it: `\x8a`, length
@@ -461,6 +475,17 @@ mod tests {
             Some("already a NumPy .npz archive")
         );
         assert_eq!(kind("x", b"PK\x05\x06"), Some("a ZIP archive"));
+        // A torch.save archive whose first record is not data.pkl, named .bin.
+        let mut torch_zip = b"PK\x03\x04".to_vec();
+        torch_zip.extend_from_slice(&[0; 22]);
+        torch_zip.extend_from_slice(&(23u16).to_le_bytes());
+        torch_zip.extend_from_slice(&[0, 0]);
+        torch_zip.extend_from_slice(b"archive/.format_version1PK\x03\x04archive/byteorder");
+        torch_zip.extend_from_slice(b"littlePK\x03\x04archive/data.pkl");
+        assert_eq!(
+            kind("pytorch_model.bin", &torch_zip),
+            Some("a PyTorch file (torch.save zip archive)")
+        );
         assert_eq!(kind("x", b"\x80\x04\x95"), Some("a Python pickle"));
         assert_eq!(
             kind("x.pth", b"\x80\x04\x95"),
