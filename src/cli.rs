@@ -27,8 +27,8 @@ Examples:
   tf2npy train_dir/ -o out/                   latest checkpoint of a training folder, one .npy per tensor
   tf2npy model.ckpt --tensor dense/kernel -o k.npy
   tf2npy model.ckpt --short-names --select 'encoder/*' -o enc.npz
-  tf2npy keras_ckpt --var-names -o w.npz      Keras 3: dense/kernel, not optimizer/_trainable_variables/0/...
-  tf2npy tensor.pb -o - | python -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
+  tf2npy keras_ckpt --var-names -o w.npz      Keras 3: sequential/dense/kernel, not optimizer/_trainable_variables/0/...
+  tf2npy tensor.pb -o - | python3 -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
 
 INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index, any .data-* file or the
 TF1 .meta graph beside it, a folder with a `checkpoint` state file or exactly one checkpoint,
@@ -105,7 +105,7 @@ pub struct Args {
     #[arg(long)]
     pub short_names: bool,
 
-    /// Name tensors by the variable names in a TF2 checkpoint's object graph (dense/kernel).
+    /// Name tensors by the variable names in a TF2 checkpoint's object graph (sequential/dense/kernel).
     ///
     /// Keras 3 keys weights by where the optimizer found them
     /// (optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE); the object graph

@@ -189,6 +189,39 @@ fn readme_examples_run_as_written() {
     assert!(ran >= 10, "only {ran} README examples ran");
 }
 
+/// The examples of `tf2npy --help` ("Examples:" and "Make and CI:") run as written, in
+/// order, in a fresh folder: `model.ckpt` is a TF1 checkpoint with the keys they name
+/// (fixtures/help), `keras_ckpt` a Keras 3 one.
+#[test]
+fn help_examples_run_as_written() {
+    let help = String::from_utf8(ok(["--help"]).stdout).unwrap();
+    let dir = fresh_folder();
+    let d = dir.path();
+    for f in ["model.ckpt.index", "model.ckpt.data-00000-of-00001"] {
+        std::fs::copy(fixtures().join("help").join(f), d.join(f)).unwrap();
+    }
+    copy_prefix("v2/keras_adam/ckpt", &d.join("keras_ckpt"));
+    let mut ran = 0;
+    let mut section = "";
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            section = line;
+            continue;
+        }
+        if !matches!(section, "Examples:" | "Make and CI:") {
+            continue;
+        }
+        let Some(example) = line.trim_start().strip_prefix("tf2npy ") else {
+            continue;
+        };
+        // The description follows the command after a run of spaces.
+        let cmd = format!("tf2npy {}", example.split("  ").next().unwrap());
+        run_line(d, &cmd);
+        ran += 1;
+    }
+    assert!(ran >= 10, "only {ran} --help examples ran:\n{help}");
+}
+
 /// The Makefile example: `make` writes weights.npz and weights.json; after the
 /// checkpoint's state file is touched, `make` runs tf2npy again, which leaves the
 /// identical weights.npz untouched (its mtime too), as the README says.
