@@ -23,6 +23,7 @@
 //! | TF.js | JSON with `"modelTopology"` or `"weightsManifest"` (tfjs-converter's model.json) |
 //! | gzip, tar | `\x1f\x8b`; `ustar` at offset 257 |
 //! | text protobufs | a SavedModel or GraphDef in text format; a `checkpoint` state file |
+//! | by name only | a TF.js weight file `groupN-shardKofM[.bin]` (raw bytes); a chunked SavedModel `*.cpb` |
 
 use crate::error::Error;
 use crate::formats::io::unmask_crc;
@@ -134,6 +135,14 @@ pub fn identify(path: &Path, first: &[u8]) -> Option<Verdict> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
+    if ext == "cpb" {
+        return Some(Verdict {
+            kind: "a chunked SavedModel graph (saved_model.cpb, the proto splitter's format)",
+            advice: "tf2npy does not read chunked SavedModels: convert the variables with \
+                     `tf2npy DIR/variables/variables`",
+            by_name: true,
+        });
+    }
     if is_tfjs_shard_name(name) {
         return Some(Verdict {
             kind: "a TensorFlow.js weight file (raw arrays, described by the model.json beside it)",
@@ -454,6 +463,9 @@ mod tests {
             assert_eq!(kind(f, &bytes), None, "{f}");
         }
         assert_eq!(kind("x", b""), None);
+        assert!(kind("saved_model.cpb", b"\0\0")
+            .unwrap()
+            .starts_with("a chunked SavedModel"));
         assert!(kind("group1-shard2of3.bin", b"\0\0").is_some());
         assert!(kind("group1-shard2of3", b"\0\0").is_some());
         assert_eq!(kind("group1-shardXof3.bin", b"\0\0"), None);
