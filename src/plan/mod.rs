@@ -465,3 +465,134 @@ fn suggestions(container: &dyn Container, want: &str) -> String {
     }
     format!("; did you mean: {}", close.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::VecStrings;
+    use crate::stream::SliceStream;
+    use std::path::{Path, PathBuf};
+
+    /// Entries with their bytes (a string tensor's elements separated by `|`) and a
+    /// variable name each.
+    struct Mem {
+        entries: Vec<Entry>,
+        data: Vec<Vec<u8>>,
+        names: Vec<Option<String>>,
+    }
+
+    /// Name, dtype, shape, bytes, variable name.
+    type Item<'a> = (&'a str, DataType, &'a [u64], &'a [u8], Option<&'a str>);
+
+    impl Mem {
+        fn new(items: &[Item]) -> Mem {
+            Mem {
+                entries: items
+                    .iter()
+                    .map(|(n, dt, shape, data, _)| Entry {
+                        name: n.to_string(),
+                        dtype: *dt,
+                        shape: shape.to_vec(),
+                        stored_bytes: data.len() as u64,
+                        location: String::new(),
+                        hidden: false,
+                    })
+                    .collect(),
+                data: items.iter().map(|i| i.3.to_vec()).collect(),
+                names: items.iter().map(|i| i.4.map(str::to_string)).collect(),
+            }
+        }
+    }
+
+    impl Container for Mem {
+        fn path(&self) -> &Path {
+            Path::new("mem")
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn entries(&self) -> &[Entry] {
+            &self.entries
+        }
+        fn open(&self, i: usize, _verify: bool) -> Result<RawTensor<'_>> {
+            Ok(match self.entries[i].dtype {
+                DataType::String => RawTensor::Strings(Box::new(VecStrings::new(
+                    self.data[i]
+                        .split(|&b| b == b'|')
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                ))),
+                _ => RawTensor::Fixed(Box::new(SliceStream::new(&self.data[i]))),
+            })
+        }
+        fn input_files(&self) -> Vec<(PathBuf, u64)> {
+            Vec::new()
+        }
+        fn variable_names(&self) -> Result<Vec<Option<String>>> {
+            Ok(self.names.clone())
+        }
+    }
+
+    fn var_names() -> SelectOptions {
+        SelectOptions {
+            var_names: true,
+            ..Default::default()
+        }
+    }
+
+    const F: DataType = DataType::Float;
+    const S: DataType = DataType::String;
+
+    #[test]
+    fn var_names_write_identical_copies_once() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let c = Mem::new(&[
+            ("a/0", F, &[50_000], &big, Some("dense/kernel")),
+            ("a/1", S, &[2], b"x|yz", Some("vocab")),
+            ("b/0", F, &[50_000], &big, Some("dense/kernel")),
+            ("b/1", S, &[2], b"x|yz", Some("vocab")),
+            ("c", F, &[1], &[0; 4], None),
+        ]);
+        let plan = build(&c, &var_names()).unwrap();
+        let names: Vec<&str> = plan.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["c", "dense/kernel", "vocab"]);
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        assert!(plan.warnings[0].starts_with("2 variables are stored twice"));
+    }
+
+    #[test]
+    fn var_names_refuse_different_tensors_under_one_name() {
+        let mut other = vec![1u8; 400_000];
+        let same = other.clone();
+        other[399_999] = 2; // differs in the last chunk only
+        for (second, why) in [
+            (("b", F, &[100_000][..], &other[..], Some("v")), "data"),
+            (("b", F, &[200_000, 2][..], &same[..], Some("v")), "shape"),
+            (
+                ("b", DataType::Int32, &[100_000][..], &same[..], Some("v")),
+                "dtype",
+            ),
+        ] {
+            let c = Mem::new(&[("a", F, &[100_000], &same, Some("v")), second]);
+            let err = build(&c, &var_names()).unwrap_err();
+            assert!(err.is_usage(), "{why}: {err}");
+            assert!(err
+                .to_string()
+                .contains("`a` and `b` would both be written as `v`"));
+        }
+        let c = Mem::new(&[
+            ("a", S, &[2], b"x|y", Some("v")),
+            ("b", S, &[2], b"x|z", Some("v")),
+        ]);
+        assert!(build(&c, &var_names()).unwrap_err().is_usage());
+        // Without --var-names nothing is compared or dropped.
+        let c = Mem::new(&[
+            ("a", F, &[1], &[0; 4], Some("v")),
+            ("b", F, &[1], &[0; 4], Some("v")),
+        ]);
+        assert_eq!(
+            build(&c, &SelectOptions::default()).unwrap().tensors.len(),
+            2
+        );
+    }
+}
