@@ -103,6 +103,8 @@ def main():
     detect = [FIX / "graphdef" / "frozen.pb", FIX / "savedmodel" / "module" / "saved_model.pb"]
     detect += sorted((FIX / "sparse").glob("*.pb"))
     detect += [FIX / "tensorproto" / n for n in ("float32_2x3.pb", "string_vec.pb", "mtp_hand_int32_unpacked.pb")]
+    # Files of other tools, which detection names (src/formats/sniff.rs).
+    detect += sorted((FIX / "foreign").iterdir())
     for f in detect:
         save("detect", f.read_bytes())
 

@@ -10,7 +10,7 @@ use crate::run::{self, Job, Mode, OutputTarget, Reporter};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -27,13 +27,19 @@ Examples:
   tf2npy train_dir/ -o out/                   latest checkpoint of a training folder, one .npy per tensor
   tf2npy model.ckpt --tensor dense/kernel -o k.npy
   tf2npy model.ckpt --short-names --select 'encoder/*' -o enc.npz
-  tf2npy keras_ckpt --var-names -o w.npz      Keras 3: dense/kernel, not optimizer/_trainable_variables/0/...
-  tf2npy tensor.pb -o - | python -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
+  tf2npy keras_ckpt --var-names -o w.npz      Keras 3: sequential/dense/kernel, not optimizer/_trainable_variables/0/...
+  tf2npy tensor.pb -o - | python3 -c 'import numpy,sys,io; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
 
 INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index, any .data-* file or the
 TF1 .meta graph beside it, a folder with a `checkpoint` state file or exactly one checkpoint,
 a SavedModel folder, or a .pb file (TensorProto, serialized sparse tensor, frozen GraphDef or
 saved_model.pb): the kind is detected from the content, not the name.
+
+Files tf2npy does not read (TFLite, TF.js, ONNX, PyTorch, NumPy, safetensors, HDF5,
+TFRecord, ...) are named in the error, with what to do instead.
+
+Folder output of a TF2 checkpoint puts files under `.ATTRIBUTES/` folders, which `ls`
+hides; a note on stderr says so (--short-names or --var-names give plain paths).
 
 Make and CI:
   tf2npy model.ckpt -o w.npz                  leaves an identical w.npz untouched (mtime kept)
@@ -68,23 +74,26 @@ pub struct Args {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<String>,
 
-    /// List the tensors (name, TensorFlow dtype, shape, bytes, location) instead of converting.
+    /// List the tensors (name, TensorFlow dtype, shape, bytes, location) and the checkpoint
+    /// read, instead of converting. --tensor, --select and --exclude narrow the list.
     #[arg(long)]
     pub list: bool,
 
-    /// With --list: print a JSON array of {"name","dtype","shape","bytes",...}.
+    /// With --list: print a JSON object {"input","kind","checkpoint","entries"}, each entry
+    /// {"name","dtype","shape","bytes","location","hidden"}.
     #[arg(long)]
     pub json: bool,
 
-    /// Convert only the tensor with this name (needed for .npy output when there are several).
+    /// Convert (or list) only the tensor with this name (needed for .npy output when there
+    /// are several).
     #[arg(long, value_name = "NAME")]
     pub tensor: Option<String>,
 
-    /// Keep only tensors whose name matches GLOB (repeatable; `*` also matches `/`).
+    /// Keep (or list) only tensors whose name matches GLOB (repeatable; `*` also matches `/`).
     #[arg(long, value_name = "GLOB")]
     pub select: Vec<String>,
 
-    /// Drop tensors whose name matches GLOB (repeatable).
+    /// Drop tensors whose name matches GLOB (repeatable), when converting and listing.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
@@ -96,12 +105,14 @@ pub struct Args {
     #[arg(long)]
     pub short_names: bool,
 
-    /// Name tensors by the variable names in a TF2 checkpoint's object graph (dense/kernel).
+    /// Name tensors by the variable names in a TF2 checkpoint's object graph (sequential/dense/kernel).
     ///
     /// Keras 3 keys weights by where the optimizer found them
     /// (optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE); the object graph
     /// records each variable's own name. Tensors without one keep their key (or short
-    /// name); two tensors under one name is an error. With --list: a VARIABLE column.
+    /// name). Two keys with the same name and byte-identical data (a Keras 3
+    /// model.export() stores each variable twice) are written once, with a warning;
+    /// two different tensors under one name is an error. With --list: a VARIABLE column.
     #[arg(long)]
     pub var_names: bool,
 
@@ -251,18 +262,21 @@ impl Args {
 /// output).
 pub fn run(args: &Args) -> Result<u8> {
     if let Some(cmd) = &args.command {
-        let mut out = std::io::stdout().lock();
+        // Rendered in memory first: clap_complete panics on a write error, and a closed
+        // pipe (`| head`, `| true`) must exit 0 like every other output.
+        let mut text = Vec::new();
         let mut command = <Args as clap::CommandFactory>::command();
         match cmd {
             Command::Completions { shell } => {
-                clap_complete::generate(*shell, &mut command, "tf2npy", &mut out);
+                clap_complete::generate(*shell, &mut command, "tf2npy", &mut text);
             }
             Command::Man => {
                 clap_mangen::Man::new(command)
-                    .render(&mut out)
+                    .render(&mut text)
                     .map_err(|e| Error::io("<stdout>", e))?;
             }
         }
+        write_stdout(&text)?;
         return Ok(EXIT_OK);
     }
     match args.job()? {
@@ -273,23 +287,74 @@ pub fn run(args: &Args) -> Result<u8> {
             } else {
                 None
             };
-            let text = if args.json {
-                crate::listing::to_json(container.as_ref(), names.as_deref())
-            } else {
-                crate::listing::to_table(container.as_ref(), names.as_deref())
+            let select = SelectOptions {
+                tensor: args.tensor.clone(),
+                select: args.select.clone(),
+                exclude: args.exclude.clone(),
+                all: true,
+                short_names: args.short_names,
+                var_names: args.var_names,
+                sparse: args.sparse,
             };
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error.
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            let shown = crate::plan::listed_entries(
+                container.as_ref(),
+                &select,
+                names.as_deref().unwrap_or_default(),
+            )?;
+            let text = if args.json {
+                crate::listing::to_json_selected(container.as_ref(), names.as_deref(), &shown)
+            } else {
+                crate::listing::to_table_selected(container.as_ref(), names.as_deref(), &shown)
+            };
+            write_stdout(text.as_bytes())?;
             Ok(EXIT_OK)
         }
         Some(job) => {
             crate::write::atomic::remove_temp_files_on_signals()?;
             let mut reporter = TermReporter::new(args.quiet);
             let summary = run::convert(&job, &mut reporter)?;
+            if let (Mode::Convert, OutputTarget::Folder(dir), false) =
+                (job.mode, &job.output, args.quiet)
+            {
+                if let Some(note) = hidden_files_note(dir, &summary.names, args) {
+                    eprintln!("tf2npy: note: {note}");
+                }
+            }
             Ok(report(&job, &summary))
         }
     }
+}
+
+/// For folder output whose files sit under folders whose names start with `.` (a TF2
+/// checkpoint's `NAME/.ATTRIBUTES/VARIABLE_VALUE.npy`), which `ls` and file browsers
+/// hide so that the output looks empty: a line saying where the files went and how
+/// to get plain names. `None` when no written name has such a folder.
+pub fn hidden_files_note(dir: &Path, names: &[String], args: &Args) -> Option<String> {
+    let hidden_dir = |n: &str| {
+        n.split('/')
+            .rev()
+            .skip(1)
+            .find(|seg| seg.starts_with('.'))
+            .map(str::to_string)
+    };
+    let (example, folder) = names.iter().find_map(|n| Some((n, hidden_dir(n)?)))?;
+    let count = names.iter().filter(|n| hidden_dir(n).is_some()).count();
+    let shown = |name: &str| dir.join(format!("{name}.npy")).display().to_string();
+    let mut note = format!(
+        "{count} of {} files went into `{folder}` folders, which `ls` hides (e.g. {}; \
+         `find {} -name '*.npy'` lists them all)",
+        names.len(),
+        shown(example),
+        dir.display()
+    );
+    let short = crate::plan::names::short_name(example);
+    if !args.short_names && !args.var_names && hidden_dir(&short).is_none() {
+        note.push_str(&format!(
+            "; --short-names writes {} instead, --var-names uses the model's variable names",
+            shown(&short)
+        ));
+    }
+    Some(note)
 }
 
 /// Prints the outcome of a check, dry run or verification on stdout; returns the exit
@@ -331,9 +396,18 @@ fn report(job: &Job, summary: &run::Summary) -> u8 {
             EXIT_OK
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    // A closed pipe is not an error; the exit status stays the report's.
+    let _ = write_stdout(text.as_bytes());
     code
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`| head`, `| true`) comes back as an error
+/// for which [`Error::is_broken_pipe`] is true, which `main` turns into exit status 0.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))
 }
 
 /// Below this many payload bytes no progress bar is shown.

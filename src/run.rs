@@ -139,6 +139,8 @@ pub struct Summary {
     pub planned: Vec<PlannedArray>,
     /// Manifest records of the arrays written.
     pub records: Vec<ManifestRecord>,
+    /// The output names of the arrays written (or checked, or verified), in order.
+    pub names: Vec<String>,
 }
 
 /// An array `--dry-run` would write.
@@ -395,6 +397,7 @@ fn write_all(
         let bytes = arr.header.byte_len().unwrap_or(0);
         summary.tensors += 1;
         summary.bytes += bytes;
+        summary.names.push(t.name.clone());
         if let Some(h) = hasher {
             summary.records.push(ManifestRecord {
                 name: t.name.clone(),

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod graph;
 pub mod io;
 pub mod proto;
+pub mod sniff;
 pub mod tensor;
 
 use checkpoint::locate;
@@ -108,8 +109,10 @@ fn read_proto_file(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(path, e))?
         .len();
     if len > MAX_PROTO_FILE_BYTES {
-        return Err(Error::corrupt(
+        let first = sniff::read_first(path).map_err(|e| Error::io(path, e))?;
+        return Err(sniff::not_readable(
             path,
+            &first,
             format!(
                 "{len} bytes is larger than any protobuf file (2 GiB limit) and not a checkpoint"
             ),
@@ -157,10 +160,8 @@ fn detect(path: &Path, bytes: &[u8]) -> Result<Detected> {
             } else {
                 format!("as a TensorProto, {tp}; as a GraphDef, {graph}; as a SavedModel, {saved}")
             };
-            Err(Error::corrupt(
-                path,
-                format!("not a TensorProto, GraphDef or SavedModel: {why}"),
-            ))
+            let why = format!("not a TensorProto, GraphDef or SavedModel: {why}");
+            Err(sniff::not_readable(path, bytes, why))
         }
     }
 }
@@ -306,12 +307,7 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt_naming_the_file() {
-        for bytes in [
-            &b""[..],
-            b"\x93NUMPY\x01\x00",
-            b"\xff\xff\xff",
-            b"hello world",
-        ] {
+        for bytes in [&b""[..], b"\xff\xff\xff", b"hello world"] {
             let err = detect(Path::new("junk.bin"), bytes).err().unwrap();
             let msg = err.to_string();
             assert!(matches!(err, Error::Corrupt { .. }), "{msg}");

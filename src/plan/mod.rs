@@ -203,15 +203,7 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
                 var_name,
             }),
     );
-    let out_name = |c: &Candidate| {
-        if let Some(v) = &c.var_name {
-            v.clone()
-        } else if opts.short_names {
-            names::short_name(&c.name)
-        } else {
-            c.name.clone()
-        }
-    };
+    let out_name = |c: &Candidate| output_name(&c.name, c.var_name.as_deref(), opts);
     // `--tensor` names a dense sparse tensor or an ungrouped entry; a part of a group
     // only when nothing else has that name.
     let wanted: Option<Vec<bool>> = opts.tensor.as_ref().map(|want| {
@@ -229,8 +221,10 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             .map(|(c, n)| n && (!c.part_of_group || !whole))
             .collect()
     });
-    // Output name -> the container name it came from, to report clashes.
-    let mut taken: HashMap<String, &str> = HashMap::new();
+    // Output name -> the candidate it came from, to report clashes.
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    // Keys that hold the same variable as an earlier one (`--var-names`): (kept, dropped).
+    let mut duplicates: Vec<(&str, &str)> = Vec::new();
     for (k, c) in candidates.iter().enumerate() {
         let out = out_name(c);
         if let Some(wanted) = &wanted {
@@ -266,9 +260,18 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             plan.warnings.push(format!("skipping {msg}"));
             continue;
         }
-        if let Some(other) = taken.insert(out.clone(), &c.name) {
+        if let Some(&first) = taken.get(&out) {
+            let other = &candidates[first];
+            if c.var_name.is_some()
+                && other.var_name == c.var_name
+                && same_variable(container, other, c)?
+            {
+                duplicates.push((&other.name, &c.name));
+                continue;
+            }
             return Err(Error::usage(format!(
-                "`{other}` and `{}` would both be written as `{out}`; {}",
+                "`{}` and `{}` would both be written as `{out}`; {}",
+                other.name,
                 c.name,
                 if opts.var_names {
                     "variable names are not unique here: drop --var-names (--short-names names \
@@ -280,10 +283,22 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
                 }
             )));
         }
+        taken.insert(out.clone(), k);
         plan.tensors.push(PlannedTensor {
             name: out,
             source: c.source.clone(),
         });
+    }
+    if let Some((kept, dropped)) = duplicates.first() {
+        plan.warnings.push(format!(
+            "{} stored twice under different keys with identical data (e.g. `{kept}` and \
+             `{dropped}`, the same variable reached by two paths, as in a Keras 3 \
+             model.export()): each is written once under its variable name",
+            match duplicates.len() {
+                1 => "1 variable is".to_string(),
+                n => format!("{n} variables are"),
+            }
+        ));
     }
     if let Some(want) = &opts.tensor {
         if plan.tensors.is_empty() {
@@ -296,6 +311,136 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
     }
     plan.tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(plan)
+}
+
+/// True when candidates `a` and `b` (plain entries under one recorded variable name)
+/// are the same variable stored twice: same dtype and shape and byte-identical data,
+/// compared in bounded memory. Checksums are not checked here: the copy that is kept is
+/// verified when it is written, and the other holds the same bytes.
+fn same_variable(container: &dyn Container, a: &Candidate, b: &Candidate) -> Result<bool> {
+    let (Source::Entry(i), Source::Entry(j)) = (&a.source, &b.source) else {
+        return Ok(false);
+    };
+    let entries = container.entries();
+    let (ea, eb) = (&entries[*i], &entries[*j]);
+    if ea.dtype != eb.dtype || ea.shape != eb.shape || ea.stored_bytes != eb.stored_bytes {
+        return Ok(false);
+    }
+    let open = |k: usize| {
+        container
+            .open(k, false)
+            .map_err(|e| e.in_tensor(&entries[k].name))
+    };
+    match (open(*i)?, open(*j)?) {
+        (RawTensor::Fixed(mut x), RawTensor::Fixed(mut y)) => {
+            let (mut bx, mut by) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+            loop {
+                let n = fill(x.as_mut(), &mut bx).map_err(|e| e.in_tensor(&ea.name))?;
+                let m = fill(y.as_mut(), &mut by).map_err(|e| e.in_tensor(&eb.name))?;
+                if n != m || bx[..n] != by[..m] {
+                    return Ok(false);
+                }
+                if n == 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        (RawTensor::Strings(mut x), RawTensor::Strings(mut y)) => {
+            let (mut sx, mut sy) = (Vec::new(), Vec::new());
+            loop {
+                let more_x = x.next_into(&mut sx).map_err(|e| e.in_tensor(&ea.name))?;
+                let more_y = y.next_into(&mut sy).map_err(|e| e.in_tensor(&eb.name))?;
+                if more_x != more_y || sx != sy {
+                    return Ok(false);
+                }
+                if !more_x {
+                    return Ok(true);
+                }
+            }
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Reads from `stream` until `buf` is full or the stream ends; the bytes read.
+fn fill(stream: &mut dyn crate::stream::ByteStream, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let got = stream.read(&mut buf[n..])?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    Ok(n)
+}
+
+/// The output name of a tensor called `name` in its container, with recorded variable
+/// name `var_name` (`--var-names`): the variable name, else the short name with
+/// `--short-names`, else `name`.
+fn output_name(name: &str, var_name: Option<&str>, opts: &SelectOptions) -> String {
+    match var_name {
+        Some(v) => v.to_string(),
+        None if opts.short_names => names::short_name(name),
+        None => name.to_string(),
+    }
+}
+
+/// The entries a listing shows (indices into [`Container::entries`], in entry order):
+/// all of them, hidden ones included, unless `--tensor`, `--select` or `--exclude`
+/// narrow them. Names match as when converting: the container name or the output name
+/// (`--short-names`, `--var-names` through `var_names`, one per entry or empty), and a
+/// densified sparse tensor's name stands for its three parts. An unknown `--tensor` is
+/// the same usage error as when converting.
+pub fn listed_entries(
+    container: &dyn Container,
+    opts: &SelectOptions,
+    var_names: &[Option<String>],
+) -> Result<Vec<usize>> {
+    let select = globset(&opts.select, "--select")?;
+    let exclude = globset(&opts.exclude, "--exclude")?;
+    let entries = container.entries();
+    let group_of = |name: &str| -> Option<String> {
+        if opts.sparse != SparseMode::Densify {
+            return None;
+        }
+        let base = name
+            .strip_suffix(names::VARIABLE_VALUE_SUFFIX)
+            .unwrap_or(name);
+        let (group, part) = base.rsplit_once('/')?;
+        (matches!(part, "indices" | "values" | "dense_shape") && !group.is_empty())
+            .then(|| group.to_string())
+    };
+    let names_of = |i: usize| -> Vec<String> {
+        let e = &entries[i];
+        let var = var_names.get(i).and_then(Option::as_deref);
+        let mut v = vec![e.name.clone(), output_name(&e.name, var, opts)];
+        if let Some(g) = group_of(&e.name) {
+            v.push(output_name(&g, None, opts));
+            v.push(g);
+        }
+        v
+    };
+    let shown: Vec<usize> = (0..entries.len())
+        .filter(|&i| {
+            let names = names_of(i);
+            if let Some(want) = &opts.tensor {
+                return names.iter().any(|n| n == want);
+            }
+            (opts.select.is_empty() || names.iter().any(|n| select.is_match(n)))
+                && !names.iter().any(|n| exclude.is_match(n))
+        })
+        .collect();
+    if let Some(want) = &opts.tensor {
+        if shown.is_empty() {
+            return Err(Error::usage(format!(
+                "no tensor named `{want}` in {}{}",
+                container.path().display(),
+                suggestions(container, want)
+            )));
+        }
+    }
+    Ok(shown)
 }
 
 /// "; did you mean ..." text listing up to five entry names containing `want`'s last
@@ -320,4 +465,135 @@ fn suggestions(container: &dyn Container, want: &str) -> String {
         return String::new();
     }
     format!("; did you mean: {}", close.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::VecStrings;
+    use crate::stream::SliceStream;
+    use std::path::{Path, PathBuf};
+
+    /// Entries with their bytes (a string tensor's elements separated by `|`) and a
+    /// variable name each.
+    struct Mem {
+        entries: Vec<Entry>,
+        data: Vec<Vec<u8>>,
+        names: Vec<Option<String>>,
+    }
+
+    /// Name, dtype, shape, bytes, variable name.
+    type Item<'a> = (&'a str, DataType, &'a [u64], &'a [u8], Option<&'a str>);
+
+    impl Mem {
+        fn new(items: &[Item]) -> Mem {
+            Mem {
+                entries: items
+                    .iter()
+                    .map(|(n, dt, shape, data, _)| Entry {
+                        name: n.to_string(),
+                        dtype: *dt,
+                        shape: shape.to_vec(),
+                        stored_bytes: data.len() as u64,
+                        location: String::new(),
+                        hidden: false,
+                    })
+                    .collect(),
+                data: items.iter().map(|i| i.3.to_vec()).collect(),
+                names: items.iter().map(|i| i.4.map(str::to_string)).collect(),
+            }
+        }
+    }
+
+    impl Container for Mem {
+        fn path(&self) -> &Path {
+            Path::new("mem")
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn entries(&self) -> &[Entry] {
+            &self.entries
+        }
+        fn open(&self, i: usize, _verify: bool) -> Result<RawTensor<'_>> {
+            Ok(match self.entries[i].dtype {
+                DataType::String => RawTensor::Strings(Box::new(VecStrings::new(
+                    self.data[i]
+                        .split(|&b| b == b'|')
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                ))),
+                _ => RawTensor::Fixed(Box::new(SliceStream::new(&self.data[i]))),
+            })
+        }
+        fn input_files(&self) -> Vec<(PathBuf, u64)> {
+            Vec::new()
+        }
+        fn variable_names(&self) -> Result<Vec<Option<String>>> {
+            Ok(self.names.clone())
+        }
+    }
+
+    fn var_names() -> SelectOptions {
+        SelectOptions {
+            var_names: true,
+            ..Default::default()
+        }
+    }
+
+    const F: DataType = DataType::Float;
+    const S: DataType = DataType::String;
+
+    #[test]
+    fn var_names_write_identical_copies_once() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let c = Mem::new(&[
+            ("a/0", F, &[50_000], &big, Some("dense/kernel")),
+            ("a/1", S, &[2], b"x|yz", Some("vocab")),
+            ("b/0", F, &[50_000], &big, Some("dense/kernel")),
+            ("b/1", S, &[2], b"x|yz", Some("vocab")),
+            ("c", F, &[1], &[0; 4], None),
+        ]);
+        let plan = build(&c, &var_names()).unwrap();
+        let names: Vec<&str> = plan.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["c", "dense/kernel", "vocab"]);
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        assert!(plan.warnings[0].starts_with("2 variables are stored twice"));
+    }
+
+    #[test]
+    fn var_names_refuse_different_tensors_under_one_name() {
+        let mut other = vec![1u8; 400_000];
+        let same = other.clone();
+        other[399_999] = 2; // differs in the last chunk only
+        for (second, why) in [
+            (("b", F, &[100_000][..], &other[..], Some("v")), "data"),
+            (("b", F, &[200_000, 2][..], &same[..], Some("v")), "shape"),
+            (
+                ("b", DataType::Int32, &[100_000][..], &same[..], Some("v")),
+                "dtype",
+            ),
+        ] {
+            let c = Mem::new(&[("a", F, &[100_000], &same, Some("v")), second]);
+            let err = build(&c, &var_names()).unwrap_err();
+            assert!(err.is_usage(), "{why}: {err}");
+            assert!(err
+                .to_string()
+                .contains("`a` and `b` would both be written as `v`"));
+        }
+        let c = Mem::new(&[
+            ("a", S, &[2], b"x|y", Some("v")),
+            ("b", S, &[2], b"x|z", Some("v")),
+        ]);
+        assert!(build(&c, &var_names()).unwrap_err().is_usage());
+        // Without --var-names nothing is compared or dropped.
+        let c = Mem::new(&[
+            ("a", F, &[1], &[0; 4], Some("v")),
+            ("b", F, &[1], &[0; 4], Some("v")),
+        ]);
+        assert_eq!(
+            build(&c, &SelectOptions::default()).unwrap().tensors.len(),
+            2
+        );
+    }
 }

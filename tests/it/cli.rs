@@ -19,7 +19,7 @@ fn lists_tensorproto_as_table_and_json() {
         "--json".as_ref(),
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let first = &v.as_array().unwrap()[0];
+    let first = &v["entries"].as_array().unwrap()[0];
     assert_eq!(first["name"], "float32_2x3");
     assert_eq!(first["dtype"], "float32");
     assert_eq!(first["shape"], serde_json::json!([2, 3]));
@@ -33,7 +33,12 @@ fn json_dtype_is_tensorflow_name() {
         let out = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let t = &expected_tensors(&case)[0];
-        assert_eq!(v[0]["dtype"], t.tf_dtype.as_str(), "{}", case["id"]);
+        assert_eq!(
+            v["entries"][0]["dtype"],
+            t.tf_dtype.as_str(),
+            "{}",
+            case["id"]
+        );
     }
 }
 

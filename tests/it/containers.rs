@@ -119,6 +119,7 @@ fn list_names_the_container_kind() {
         let (input, _) = case_input(&case);
         let out = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &v["entries"];
         let want = &case["tensors"][0];
         assert_eq!(v.as_array().unwrap().len(), 1);
         assert_eq!(v[0]["name"], want["name"], "{}", case["id"]);

@@ -245,7 +245,7 @@ fn verify_catches_a_flipped_data_byte() {
     ]));
     let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let name = "model/f32/.ATTRIBUTES/VARIABLE_VALUE";
-    let e = v
+    let e = v["entries"]
         .as_array()
         .unwrap()
         .iter()

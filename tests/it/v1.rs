@@ -181,7 +181,10 @@ fn every_input_form_reads_the_same() {
 fn list_names_the_kind_slices_and_files() {
     let text = String::from_utf8(ok([fx("v1/basic/model.ckpt"), "--list".into()]).stdout).unwrap();
     assert!(
-        text.contains("TensorFlow V1 checkpoint: 6 tensors"),
+        text.contains(&format!(
+            "TensorFlow V1 checkpoint {}: 6 tensors",
+            fx("v1/basic/model.ckpt").display()
+        )),
         "{text}"
     );
     assert!(text.contains("3 slices in 1 file"), "{text}");
@@ -189,6 +192,7 @@ fn list_names_the_kind_slices_and_files() {
         let (input, _) = case_input(&c);
         let out = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &v["entries"];
         let want = c["tensors"].as_array().unwrap();
         assert_eq!(v.as_array().unwrap().len(), want.len(), "{}", c["id"]);
         for (got, want) in v.as_array().unwrap().iter().zip(want) {

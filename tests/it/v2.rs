@@ -293,6 +293,7 @@ fn var_names_follow_the_object_graph() {
         list.extend(args.iter().cloned());
         list.extend(["--json".into(), "--var-names".into()]);
         let listed: Value = serde_json::from_slice(&ok(&list).stdout).unwrap();
+        let listed = &listed["entries"];
         for t in &tensors {
             let e = listed
                 .as_array()
@@ -370,7 +371,7 @@ fn var_names_with_a_damaged_object_graph() {
         &ok([prefix.as_os_str(), "--list".as_ref(), "--json".as_ref()]).stdout,
     )
     .unwrap();
-    let graph = listed
+    let graph = listed["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -475,6 +476,7 @@ fn listing_has_totals_locations_and_json() {
     );
     let run = ok([input.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
     let v: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let v = &v["entries"];
     let case = cases("v2")
         .into_iter()
         .find(|c| c["id"] == "v2/sharded")

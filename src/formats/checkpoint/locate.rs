@@ -12,6 +12,7 @@ use crate::formats::checkpoint::bundle::{index_filename, Bundle};
 use crate::formats::checkpoint::state::{self as checkpoint_state, STATE_FILE_NAME};
 use crate::formats::checkpoint::table::{has_table_magic, Table};
 use crate::formats::checkpoint::v1::V1Checkpoint;
+use crate::formats::sniff;
 use crate::source::Container;
 use std::ffi::OsStr;
 use std::io;
@@ -130,6 +131,12 @@ fn open_any(path: &Path) -> Result<Opened> {
         if !matched.is_empty() {
             return V1Checkpoint::open_matches(path, path, &matched).map(Opened::V1);
         }
+    }
+    if std::fs::symlink_metadata(path).is_err() {
+        // Nothing by this name (and no PREFIX.index): say so, with the checkpoints of the
+        // nearest existing folder if it holds any.
+        let near = suggest_from(nearest_dir(path), None).unwrap_or_default();
+        return Err(not_found(path, &format!("no such file or folder{near}")));
     }
     Err(not_found(
         path,
@@ -255,11 +262,12 @@ fn holds_checkpoint(dir: &Path) -> bool {
     dir.join(STATE_FILE_NAME).is_file() || !prefixes_in(dir).is_empty()
 }
 
-/// What a user may have meant in `dir`: the folder itself if it has a state file, its
-/// checkpoint prefixes, and its subfolders that hold checkpoints.
-fn candidates_in(dir: &Path) -> Vec<PathBuf> {
+/// What a user may have meant in `dir`: the folder itself if it has a state file (unless
+/// it is `except`, a folder whose state file is stale), its checkpoint prefixes, and its
+/// subfolders that hold checkpoints.
+fn candidates_in(dir: &Path, except: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if dir.join(STATE_FILE_NAME).is_file() {
+    if dir.join(STATE_FILE_NAME).is_file() && except != Some(dir) {
         out.push(dir.to_path_buf());
     }
     out.extend(prefixes_in(dir));
@@ -277,8 +285,28 @@ fn candidates_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// "; did you mean: ..." listing the checkpoints in `dir` other than `except`, or `None`
+/// when there are none.
+fn suggest_from(dir: &Path, except: Option<&Path>) -> Option<String> {
+    let found = candidates_in(dir, except);
+    (!found.is_empty()).then(|| format!("; did you mean: {}", list(&found)))
+}
+
 /// "; did you mean: ..." listing the checkpoints of the nearest existing folder.
 fn suggest(path: &Path) -> String {
+    suggest_except(path, None)
+}
+
+/// [`suggest`], never suggesting the folder `except` (whose state file is stale).
+fn suggest_except(path: &Path, except: Option<&Path>) -> String {
+    let dir = nearest_dir(path);
+    suggest_from(dir, except)
+        .unwrap_or_else(|| format!("; {} holds no V2 checkpoint", dir.display()))
+}
+
+/// `path` if it is a folder, else its nearest existing ancestor (`.` for a relative path
+/// none of whose ancestors exist).
+fn nearest_dir(path: &Path) -> &Path {
     let mut dir = if path.is_dir() {
         path
     } else {
@@ -293,12 +321,39 @@ fn suggest(path: &Path) -> String {
             }
         }
     }
-    let found = candidates_in(dir);
-    if found.is_empty() {
-        format!("; {} holds no V2 checkpoint", dir.display())
-    } else {
-        format!("; did you mean: {}", list(&found))
-    }
+    dir
+}
+
+/// At most this many files of a folder without a checkpoint are sniffed for a verdict.
+const MAX_SNIFFED: usize = 64;
+
+/// "; NAME here is ..." for the first file (by name) in `dir` that
+/// [`sniff::identify_file`] recognises (a TF.js model.json, a .tflite, ...), or "".
+fn foreign_file_in(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let found: Vec<(&PathBuf, sniff::Verdict)> = files
+        .iter()
+        .take(MAX_SNIFFED)
+        .filter_map(|f| Some((f, sniff::identify_file(f)?)))
+        .collect();
+    // A verdict from content (model.json) before one from a name (its weight shards).
+    let best = found
+        .iter()
+        .find(|(_, v)| !v.by_name)
+        .or_else(|| found.first());
+    best.and_then(|(f, verdict)| {
+        let name = f.file_name()?.to_string_lossy().into_owned();
+        Some(format!("; {name} here is {verdict}"))
+    })
+    .unwrap_or_default()
 }
 
 /// A folder: its `checkpoint` state file, or its only checkpoint.
@@ -351,7 +406,7 @@ fn open_folder(dir: &Path) -> Result<Opened> {
             &format!(
                 "the checkpoint state file {} names this checkpoint, but it does not exist{}",
                 state_path.display(),
-                suggest(near)
+                suggest_except(near, Some(dir))
             ),
         ));
     }
@@ -363,9 +418,12 @@ fn open_folder(dir: &Path) -> Result<Opened> {
             if !v1.is_empty() {
                 return V1Checkpoint::open_folder(dir, &v1).map(Opened::V1);
             }
-            let found = candidates_in(dir);
+            let found = candidates_in(dir, None);
             let hint = if found.is_empty() {
-                " (no .index file and no `checkpoint` state file)".to_string()
+                format!(
+                    " (no .index file and no `checkpoint` state file){}",
+                    foreign_file_in(dir)
+                )
             } else {
                 format!("; did you mean: {}", list(&found))
             };
@@ -534,7 +592,10 @@ mod tests {
         let err = open_bundle(&fixture("v2/training_dir/ckpt-9")).unwrap_err();
         assert!(matches!(&err, Error::Io { err, .. } if err.kind() == io::ErrorKind::NotFound));
         let msg = err.to_string();
-        assert!(msg.contains("no checkpoint here; did you mean:"), "{msg}");
+        assert!(
+            msg.contains("no such file or folder; did you mean:"),
+            "{msg}"
+        );
         assert!(msg.contains("training_dir/ckpt-4"), "{msg}");
         let msg = open_bundle(&fixture("v2/nope/deeper/x"))
             .unwrap_err()
