@@ -47,6 +47,23 @@ pub enum Error {
         /// What is not supported, in words.
         detail: String,
     },
+    /// The input is a file of another kind (TFLite, ONNX, a NumPy file, ...), recognised
+    /// by its content: `verdict` says what it is and what to do, on the first line; the
+    /// protobuf decoding detail follows on a second line.
+    #[error(
+        "{}: {}\n  (as a protobuf: {})",
+        text::path(.file),
+        escape(.verdict),
+        escape(.detail)
+    )]
+    Foreign {
+        /// The input file.
+        file: PathBuf,
+        /// What the file is and what to do with it, in one line.
+        verdict: String,
+        /// Why it is not a TensorFlow protobuf, in words.
+        detail: String,
+    },
     /// The command line or the caller asked for something impossible (unknown tensor name,
     /// two tensors under one output name, `.npy` output with several tensors, ...).
     #[error("{}", escape(.0))]

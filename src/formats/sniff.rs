@@ -176,10 +176,11 @@ fn is_tfjs_shard_name(name: &str) -> bool {
 pub fn not_readable(path: &Path, first: &[u8], protobuf_detail: String) -> Error {
     let first = first.get(..SNIFF_BYTES).unwrap_or(first);
     match identify(path, first) {
-        Some(verdict) => Error::unsupported(
-            path,
-            format!("{verdict}\n  (as a protobuf: {protobuf_detail})"),
-        ),
+        Some(verdict) => Error::Foreign {
+            file: path.to_path_buf(),
+            verdict: verdict.to_string(),
+            detail: protobuf_detail,
+        },
         None => Error::corrupt(path, protobuf_detail),
     }
 }
@@ -561,7 +562,7 @@ mod tests {
     fn not_readable_puts_the_verdict_first() {
         let err = not_readable(Path::new("m.npy"), b"\x93NUMPY", "why".into());
         let msg = err.to_string();
-        assert!(matches!(err, Error::Unsupported { .. }));
+        assert!(matches!(err, Error::Foreign { .. }));
         assert_eq!(
             msg.lines().next().unwrap(),
             "m.npy: already a NumPy .npy array; numpy.load(path) reads it; tf2npy converts \
