@@ -302,8 +302,9 @@ mod tests {
 
     #[test]
     fn safetensors_types_keep_the_stored_bytes() {
-        let got: Vec<(&str, Option<&str>)> =
-            DataType::all().map(|d| (d.name(), d.safetensors())).collect();
+        let got: Vec<(&str, Option<&str>)> = DataType::all()
+            .map(|d| (d.name(), d.safetensors()))
+            .collect();
         let want = [
             ("float32", Some("F32")),
             ("float64", Some("F64")),

@@ -310,7 +310,8 @@ fn safetensors_layout(
         };
         let arr = to_numpy(&entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let len = arr.header.byte_len().ok_or_else(|| {
-            ctx.tensor(&entry.name).unsupported("too large for safetensors")
+            ctx.tensor(&entry.name)
+                .unsupported("too large for safetensors")
         })?;
         specs.push(SafetensorSpec {
             name: t.name.clone(),

@@ -95,10 +95,9 @@ impl CheckWriter {
                 let len = f.metadata().map_err(|e| Error::io(p, e))?.len();
                 match super::safetensors::Existing::read(f, len) {
                     Ok(e) => safetensors = Some(e),
-                    Err(why) => differences.push(Difference::Unreadable(
-                        p.display().to_string(),
-                        why,
-                    )),
+                    Err(why) => {
+                        differences.push(Difference::Unreadable(p.display().to_string(), why))
+                    }
                 }
             }
             _ => {}
@@ -156,7 +155,11 @@ impl CheckWriter {
                     }
                     (Some(old), _) if old.shape != header.shape => {
                         drain(name, header, data)?;
-                        Some(Difference::Shape(name.into(), old.shape, header.shape.clone()))
+                        Some(Difference::Shape(
+                            name.into(),
+                            old.shape,
+                            header.shape.clone(),
+                        ))
                     }
                     (Some(old), _) => (!existing.same_values(&old, data, p)?)
                         .then(|| Difference::Values(name.to_string())),
@@ -316,7 +319,9 @@ impl CheckWriter {
             for n in self.removed() {
                 self.differences.push(Difference::Removed(n));
             }
-            if let (CheckTarget::Safetensors(p, layout), Some(e)) = (&self.target, &self.safetensors) {
+            if let (CheckTarget::Safetensors(p, layout), Some(e)) =
+                (&self.target, &self.safetensors)
+            {
                 if self.differences.is_empty() && e.header != layout.header() {
                     self.differences.push(Difference::Header(p.clone()));
                 }

@@ -283,7 +283,9 @@ impl Existing {
             if name == METADATA_KEY {
                 continue;
             }
-            let dtype = info["dtype"].as_str().ok_or(format!("`{name}`: no dtype"))?;
+            let dtype = info["dtype"]
+                .as_str()
+                .ok_or(format!("`{name}`: no dtype"))?;
             let shape: Option<Vec<u64>> = info["shape"]
                 .as_array()
                 .and_then(|a| a.iter().map(|d| d.as_u64()).collect());
@@ -339,7 +341,11 @@ impl Existing {
                 }
             }
         }
-        Ok(same && old.read(&mut old_buf[..1]).map_err(|e| Error::io(path, e))? == 0)
+        Ok(same
+            && old
+                .read(&mut old_buf[..1])
+                .map_err(|e| Error::io(path, e))?
+                == 0)
     }
 }
 
@@ -380,10 +386,13 @@ mod tests {
         assert!(text.starts_with(
             "{\"z\u{e9}\\n\\u0001\\\"\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[0,16]},"
         ));
-        assert!(text.trim_end().ends_with(
-            "\"e\":{\"dtype\":\"BOOL\",\"shape\":[0],\"data_offsets\":[50,50]}}"
-        ));
-        assert!(text.trim_end().len() > n - 8 && text[text.trim_end().len()..].bytes().all(|b| b == b' '));
+        assert!(text
+            .trim_end()
+            .ends_with("\"e\":{\"dtype\":\"BOOL\",\"shape\":[0],\"data_offsets\":[50,50]}}"));
+        assert!(
+            text.trim_end().len() > n - 8
+                && text[text.trim_end().len()..].bytes().all(|b| b == b' ')
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ fn a_tensor_safetensors_cannot_hold_is_an_error_when_asked_for() {
         let (input, t) = cases("v2")
             .iter()
             .find_map(|c| {
-                let t = expected_tensors(c).into_iter().find(|t| t.tf_dtype == dtype)?;
+                let t = expected_tensors(c)
+                    .into_iter()
+                    .find(|t| t.tf_dtype == dtype)?;
                 Some((case_input(c).0, t))
             })
             .unwrap_or_else(|| panic!("no {dtype} fixture"));
@@ -276,7 +278,9 @@ fn tensors_larger_than_the_memory_budget_stream_to_safetensors() {
     assert!(!control.status.success(), "the budget does not constrain");
     let run = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -v {BUDGET_KIB} && exec \"$0\" \"$1\" -q -o \"$2\""))
+        .arg(format!(
+            "ulimit -v {BUDGET_KIB} && exec \"$0\" \"$1\" -q -o \"$2\""
+        ))
         .arg(env!("CARGO_BIN_EXE_tf2npy"))
         .arg(&prefix)
         .arg(&out)
@@ -296,10 +300,7 @@ fn tensors_larger_than_the_memory_budget_stream_to_safetensors() {
         serde_json::json!([0, F32_BYTES])
     );
     assert_eq!(header["big_bf16"]["dtype"], "BF16");
-    assert_eq!(
-        f.metadata().unwrap().len(),
-        8 + n + F32_BYTES + BF16_BYTES
-    );
+    assert_eq!(f.metadata().unwrap().len(), 8 + n + F32_BYTES + BF16_BYTES);
     let mut four = [0u8; 4];
     f.read_exact(&mut four).unwrap();
     assert_eq!(f32::from_le_bytes(four), 1.5);
