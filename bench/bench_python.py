@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Python-module benchmark (issue 14): tf2npy.load_variable on each tensor and tf2npy.load
+of the whole checkpoint, against tf.train.load_variable and tf.train.load_checkpoint +
+get_tensor, on the checkpoint bench.py generates (make_ckpt.py: SCALE 1 = 1 GiB float32
++ 256 MiB bfloat16).
+
+usage: PY bench/bench_python.py PREFIX [--runs 5] [--binary target/release/tf2npy]
+
+PY must have tensorflow-cpu, numpy and ml_dtypes. tf2npy is imported from python/ (the
+module the wheel ships) and runs --binary. Every call is timed in this process (imports
+excluded), round-robin across the contenders so drift hits them alike; medians of wall
+time and of CPU time (this process plus its children) are printed as Markdown. Page
+cache is warm.
+"""
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def cpu():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def timed(fn):
+    c0, t0 = cpu(), time.perf_counter()
+    out = fn()
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    del out
+    return wall, used
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("prefix")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "tf2npy"))
+    a = ap.parse_args()
+    os.environ["TF2NPY_BINARY"] = os.path.abspath(a.binary)
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import tf2npy
+    import tensorflow as tf
+
+    names = [n for n, _ in tf.train.list_variables(a.prefix)]
+    assert [n for n, _ in tf2npy.list_variables(a.prefix)] == names
+    for f in os.listdir(os.path.dirname(os.path.abspath(a.prefix))):
+        if f.startswith(os.path.basename(a.prefix)):  # warm the page cache
+            with open(os.path.join(os.path.dirname(os.path.abspath(a.prefix)), f), "rb") as fh:
+                while fh.read(1 << 24):
+                    pass
+
+    def tf_load():
+        r = tf.train.load_checkpoint(a.prefix)
+        return {k: r.get_tensor(k) for k in r.get_variable_to_shape_map()}
+
+    jobs = []
+    for n in names:
+        jobs.append((f"load_variable `{n}`", "TensorFlow", lambda n=n: tf.train.load_variable(a.prefix, n)))
+        jobs.append((f"load_variable `{n}`", "tf2npy", lambda n=n: tf2npy.load_variable(a.prefix, n)))
+        jobs.append((f"load_variable `{n}`", "tf2npy, bfloat16='ml_dtypes'",
+                     lambda n=n: tf2npy.load_variable(a.prefix, n, bfloat16="ml_dtypes")))
+    jobs.append(("load (every tensor)", "TensorFlow load_checkpoint + get_tensor", tf_load))
+    jobs.append(("load (every tensor)", "tf2npy", lambda: tf2npy.load(a.prefix)))
+    jobs.append(("load (every tensor)", "tf2npy, bfloat16='ml_dtypes'",
+                 lambda: tf2npy.load(a.prefix, bfloat16="ml_dtypes")))
+    res = {(w, who): ([], []) for w, who, _ in jobs}
+    for _ in range(a.runs):
+        for what, who, fn in jobs:
+            w, c = timed(fn)
+            res[(what, who)][0].append(w)
+            res[(what, who)][1].append(c)
+    print(f"Checkpoint {a.prefix}; tensors: {', '.join(names)}; {a.runs} runs, medians.\n")
+    print("| call | reader | wall s | CPU s | wall vs TensorFlow |")
+    print("|---|---|---:|---:|---:|")
+    base = {}
+    for (what, who), (walls, cpus) in res.items():
+        w, c = statistics.median(walls), statistics.median(cpus)
+        if who.startswith("TensorFlow"):
+            base[what] = w
+        ratio = w / base[what] if what in base and base[what] > 0 else float("nan")
+        print(f"| {what} | {who} | {w:.3f} | {c:.3f} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
