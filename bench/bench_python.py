@@ -4,10 +4,12 @@ of the whole checkpoint, against tf.train.load_variable and tf.train.load_checkp
 get_tensor, on the checkpoint bench.py generates (make_ckpt.py: SCALE 1 = 1 GiB float32
 + 256 MiB bfloat16).
 
-usage: PY bench/bench_python.py PREFIX [--runs 5] [--binary target/release/tf2npy]
+usage: PY bench/bench_python.py PREFIX [--runs 5]
 
-PY must have tensorflow-cpu, numpy and ml_dtypes. tf2npy is imported from python/ (the
-module the wheel ships) and runs --binary. Every call is timed in this process (imports
+PY must have tensorflow-cpu, numpy, ml_dtypes and the tf2npy wheel installed, e.g.
+    /work/tfvenv/bin/python -m venv --system-site-packages /tmp/bv
+    /tmp/bv/bin/pip install target/wheels/tf2npy-*.whl  # maturin build --release
+ Every call is timed in this process (imports
 excluded), round-robin across the contenders so drift hits them alike; medians of wall
 time and of CPU time (this process plus its children) are printed as Markdown. Page
 cache is warm.
@@ -16,11 +18,7 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 def cpu():
@@ -41,10 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("prefix")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "tf2npy"))
     a = ap.parse_args()
-    os.environ["TF2NPY_BINARY"] = os.path.abspath(a.binary)
-    sys.path.insert(0, os.path.join(ROOT, "python"))
     import tf2npy
     import tensorflow as tf
 
