@@ -3,15 +3,16 @@
 //!
 //! Arrays are filled without an extra copy: each tensor's payload stream (read, checked
 //! and converted by the library, as for `-o out.npy`) is pulled straight into the
-//! buffer of a new `bytearray`, with the GIL released; Python then views it as an
-//! ndarray of the `.npy` descr and shape returned alongside (`numpy.frombuffer`, no
-//! copy). Errors are raised as `tf2npy._native.Tf2npyError(exit_code, message)` with
-//! the command's message and exit status.
+//! buffer of a new NumPy `uint8` array (`numpy.zeros`: calloc'd, so no zero-fill pass),
+//! with the GIL released; Python then views it as the `.npy` descr and shape returned
+//! alongside (`ndarray.view` + `reshape`, no copy). Errors are raised as
+//! `tf2npy._native.Tf2npyError(exit_code, message)` with the command's message and exit
+//! status.
 
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyByteArray;
 use std::path::PathBuf;
 use tf2npy::error::Ctx;
 use tf2npy::plan::convert::{to_numpy, ConvertOptions};
@@ -20,7 +21,12 @@ use tf2npy::plan::{self, SelectOptions};
 use tf2npy::source::Container;
 use tf2npy::stream::ByteStream;
 
-create_exception!(_native, Tf2npyError, PyException, "tf2npy failed: (exit status, message).");
+create_exception!(
+    _native,
+    Tf2npyError,
+    PyException,
+    "tf2npy failed: (exit status, message)."
+);
 
 fn err(e: tf2npy::Error) -> PyErr {
     Tf2npyError::new_err((tf2npy::cli::exit_code(&e), e.to_string()))
@@ -57,9 +63,15 @@ fn list_entries(py: Python<'_>, path: &str) -> PyResult<Vec<Listed>> {
 }
 
 /// One array read: (name, TensorFlow dtype name, `.npy` descr, shape, payload).
-type Array<'py> = (String, &'static str, String, Vec<u64>, Bound<'py, PyByteArray>);
+type Array<'py> = (
+    String,
+    &'static str,
+    String,
+    Vec<u64>,
+    Bound<'py, PyArray1<u8>>,
+);
 
-/// Reads every planned tensor of `c` into bytearrays.
+/// Reads every planned tensor of `c` into new arrays.
 fn read_plan<'py>(
     py: Python<'py>,
     c: &dyn Container,
@@ -72,19 +84,35 @@ fn read_plan<'py>(
     let mut out = Vec::with_capacity(plan.tensors.len());
     for t in &plan.tensors {
         let (entry, raw) = t.source.open(c, true).map_err(err)?;
-        let arr = to_numpy(&entry, raw, convert, &ctx).map_err(|e| err(e.in_tensor(&entry.name)))?;
+        let arr =
+            to_numpy(&entry, raw, convert, &ctx).map_err(|e| err(e.in_tensor(&entry.name)))?;
         let len = arr.header.byte_len().ok_or_else(|| {
-            err(ctx.tensor(&entry.name).unsupported("too large for this machine"))
+            err(ctx
+                .tensor(&entry.name)
+                .unsupported("too large for this machine"))
         })?;
         let len = usize::try_from(len).map_err(|_| {
-            err(ctx.tensor(&entry.name).unsupported("too large for this machine"))
+            err(ctx
+                .tensor(&entry.name)
+                .unsupported("too large for this machine"))
         })?;
         let mut data = arr.data;
         let name = entry.name.clone();
-        let bytes = PyByteArray::new_with(py, len, |buf: &mut [u8]| {
-            py.detach(|| fill(&mut *data, buf, &name)).map_err(err)
-        })?;
-        out.push((t.name.clone(), entry.dtype.name(), arr.header.descr, arr.header.shape, bytes));
+        let bytes = PyArray1::<u8>::zeros(py, len, false);
+        {
+            let mut rw = bytes.readwrite();
+            let buf = rw
+                .as_slice_mut()
+                .map_err(|e| Tf2npyError::new_err((2u8, format!("internal error: {e}"))))?;
+            py.detach(|| fill(&mut *data, buf, &name)).map_err(err)?;
+        }
+        out.push((
+            t.name.clone(),
+            entry.dtype.name(),
+            arr.header.descr,
+            arr.header.shape,
+            bytes,
+        ));
     }
     Ok(out)
 }

@@ -74,11 +74,11 @@ def _raw_bits(bfloat16):
 
 
 def _array(item, raw):
-    """An ndarray over the bytearray the extension filled (no copy)."""
+    """The uint8 array the extension filled, viewed as its dtype and shape (no copy)."""
     import numpy as np
 
     _name, tf_dtype, descr, shape, data = item
-    arr = np.frombuffer(data, dtype=np.dtype(descr)).reshape(shape)
+    arr = data.view(np.dtype(descr)).reshape(shape)
     if raw and tf_dtype in _RAW_TYPES:
         import ml_dtypes
 
