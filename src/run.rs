@@ -168,7 +168,7 @@ pub struct ManifestRecord {
     pub source: String,
     /// TensorFlow dtype name.
     pub source_dtype: String,
-    /// NumPy descr written.
+    /// NumPy descr written (the safetensors dtype for `.safetensors` output).
     pub dtype: String,
     /// Shape.
     pub shape: Vec<u64>,
@@ -457,7 +457,10 @@ fn write_all(
                 name: t.name.clone(),
                 source: entry.name.clone(),
                 source_dtype: entry.dtype.name().to_string(),
-                dtype: arr.header.descr.clone(),
+                dtype: match job.output {
+                    OutputTarget::Safetensors(_) => entry.dtype.safetensors().unwrap_or("").into(),
+                    _ => arr.header.descr.clone(),
+                },
                 shape: arr.header.shape.clone(),
                 bytes,
                 sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),

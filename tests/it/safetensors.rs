@@ -205,7 +205,7 @@ fn check_manifest_and_untouched_if_identical() {
         .iter()
         .find(|t| t["source_dtype"] == "bfloat16")
         .expect("a bfloat16 record");
-    assert_eq!(bf16["dtype"], "<u2", "bfloat16 is written as its bits");
+    assert_eq!(bf16["dtype"], "BF16", "bfloat16 is written as such");
     let before = std::fs::metadata(&out).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     ok(args(&[]));
