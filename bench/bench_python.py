@@ -4,7 +4,12 @@ of the whole checkpoint, against tf.train.load_variable and tf.train.load_checkp
 get_tensor, on the checkpoint bench.py generates (make_ckpt.py: SCALE 1 = 1 GiB float32
 + 256 MiB bfloat16).
 
-usage: PY bench/bench_python.py PREFIX [--runs 5]
+usage: PY bench/bench_python.py PREFIX [--runs 5] [--cli target/release/tf2npy]
+
+Also times writing PREFIX's tensors to a .safetensors file: `tf2npy PREFIX -o
+X.safetensors` (--cli, a subprocess) against TensorFlow's reader + ml_dtypes +
+`safetensors.numpy.save_file` (what a TF-to-safetensors converter does), and `cp` of the
+data file.
 
 PY must have tensorflow-cpu, numpy, ml_dtypes and the tf2npy wheel installed, e.g.
     /work/tfvenv/bin/python -m venv --system-site-packages /tmp/bv
@@ -39,7 +44,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("prefix")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cli", default="target/release/tf2npy")
     a = ap.parse_args()
+    import shutil
+    import subprocess
+    import tempfile
+
+    import ml_dtypes
+    import numpy as np
+    from safetensors.numpy import save_file
     import tf2npy
     import tensorflow as tf
 
@@ -65,9 +78,39 @@ def main():
     jobs.append(("load (every tensor)", "tf2npy", lambda: tf2npy.load(a.prefix)))
     jobs.append(("load (every tensor)", "tf2npy, bfloat16='ml_dtypes'",
                  lambda: tf2npy.load(a.prefix, bfloat16="ml_dtypes")))
+    work = tempfile.mkdtemp(prefix="bench-st-", dir=os.path.dirname(os.path.abspath(a.prefix)))
+    out = os.path.join(work, "model.safetensors")
+    data = next(os.path.join(os.path.dirname(os.path.abspath(a.prefix)), f)
+                for f in os.listdir(os.path.dirname(os.path.abspath(a.prefix)))
+                if f.startswith(os.path.basename(a.prefix) + ".data-"))
+
+    def tf_save_file():
+        r = tf.train.load_checkpoint(a.prefix)
+        arrays = {}
+        for k, dt in r.get_variable_to_dtype_map().items():
+            if dt == tf.string:
+                continue
+            v = r.get_tensor(k)
+            if dt == tf.bfloat16:
+                v = v.view(np.uint16).view(ml_dtypes.bfloat16)
+            arrays[k] = v
+        save_file(arrays, out)
+        os.remove(out)
+
+    def cli(args):
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.path.exists(out):
+            os.remove(out)
+
+    w = "write model.safetensors"
+    jobs.append((w, "TensorFlow reader + save_file", tf_save_file))
+    jobs.append((w, "tf2npy -o model.safetensors", lambda: cli([a.cli, a.prefix, "-q", "-o", out])))
+    jobs.append((w, "cp of the data file", lambda: cli(["cp", data, out])))
     res = {(w, who): ([], []) for w, who, _ in jobs}
     for _ in range(a.runs):
         for what, who, fn in jobs:
+            if what.startswith("write"):
+                os.sync()  # no dirty pages from the previous writer throttle this one
             w, c = timed(fn)
             res[(what, who)][0].append(w)
             res[(what, who)][1].append(c)
@@ -81,6 +124,7 @@ def main():
             base[what] = w
         ratio = w / base[what] if what in base and base[what] > 0 else float("nan")
         print(f"| {what} | {who} | {w:.3f} | {c:.3f} | {ratio:.2f}x |")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
