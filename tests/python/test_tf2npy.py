@@ -141,6 +141,13 @@ def test_damaged_checkpoint_raises_naming_file_and_tensor(tmp_path):
     blob = bytearray((dst / data).read_bytes())
     blob[offset] ^= 0xFF
     (dst / data).write_bytes(bytes(blob))
+    # The exception carries the command's own message, word for word.
+    cli = subprocess.run(["tf2npy", prefix, "-o", str(tmp_path / "out.npz")],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1
+    with pytest.raises(tf2npy.InputError) as e:
+        tf2npy.load(prefix)
+    assert cli.stderr.strip().splitlines()[-1] == f"tf2npy: error: {e.value}"
     for call in (lambda: tf2npy.load(prefix),
                  lambda: tf2npy.load_variable(prefix, victim["name"]),
                  lambda: tf2npy.open(prefix).get_tensor(victim["name"])):
