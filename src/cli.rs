@@ -69,8 +69,8 @@ pub struct Args {
     #[arg(required = true)]
     pub input: Option<PathBuf>,
 
-    /// Output: FILE.npz, FILE.npy, a folder (DIR/ or an existing folder), or - for stdout.
-    /// Without -o, the tensors are listed.
+    /// Output: FILE.npz, FILE.npy, FILE.safetensors, a folder (DIR/ or an existing folder),
+    /// or - for stdout. Without -o, the tensors are listed.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<String>,
 

@@ -234,6 +234,42 @@ impl DataType {
     pub fn is_convertible(self) -> bool {
         self.numpy() != Mapping::None
     }
+
+    /// The safetensors dtype (`F32`, `BF16`, `F8_E4M3`, ...) that holds this dtype's
+    /// stored bytes unchanged, or `None` when safetensors has no such type (strings,
+    /// complex128, sub-byte integers, float4, float8_e4m3b11fnuz, variant, resource).
+    /// Derived from the table's NumPy column the way `safetensors.numpy.save_file`
+    /// names a NumPy dtype (see docs/formats/safetensors.md): the NumPy type for exact
+    /// types, the `ml_dtypes` type of the stored bits for bfloat16 and float8.
+    pub fn safetensors(self) -> Option<&'static str> {
+        Some(match self.numpy() {
+            Mapping::Exact(descr) => match descr {
+                "|b1" => "BOOL",
+                "|u1" => "U8",
+                "|i1" => "I8",
+                "<i2" => "I16",
+                "<u2" => "U16",
+                "<f2" => "F16",
+                "<i4" => "I32",
+                "<u4" => "U32",
+                "<f4" => "F32",
+                "<c8" => "C64",
+                "<f8" => "F64",
+                "<i8" => "I64",
+                "<u8" => "U64",
+                _ => return None,
+            },
+            Mapping::Widen { conv, .. } => match conv {
+                Conversion::Bf16ToF32 => "BF16",
+                Conversion::Float8ToF32(Minifloat::E5m2) => "F8_E5M2",
+                Conversion::Float8ToF32(Minifloat::E4m3fn) => "F8_E4M3",
+                Conversion::Float8ToF32(Minifloat::E4m3fnuz) => "F8_E4M3FNUZ",
+                Conversion::Float8ToF32(Minifloat::E5m2fnuz) => "F8_E5M2FNUZ",
+                _ => return None,
+            },
+            Mapping::Unpack(..) | Mapping::Bytes | Mapping::None => return None,
+        })
+    }
 }
 
 impl std::fmt::Display for DataType {
@@ -262,6 +298,49 @@ mod tests {
         assert_eq!(DataType::from_code(0), None);
         assert_eq!(DataType::from_code(34), None);
         assert_eq!(DataType::from_code(101), Some(DataType::Float));
+    }
+
+    #[test]
+    fn safetensors_types_keep_the_stored_bytes() {
+        let got: Vec<(&str, Option<&str>)> = DataType::all()
+            .map(|d| (d.name(), d.safetensors()))
+            .collect();
+        let want = [
+            ("float32", Some("F32")),
+            ("float64", Some("F64")),
+            ("int32", Some("I32")),
+            ("uint8", Some("U8")),
+            ("int16", Some("I16")),
+            ("int8", Some("I8")),
+            ("string", None),
+            ("complex64", Some("C64")),
+            ("int64", Some("I64")),
+            ("bool", Some("BOOL")),
+            ("qint8", Some("I8")),
+            ("quint8", Some("U8")),
+            ("qint32", Some("I32")),
+            ("bfloat16", Some("BF16")),
+            ("qint16", Some("I16")),
+            ("quint16", Some("U16")),
+            ("uint16", Some("U16")),
+            ("complex128", None),
+            ("float16", Some("F16")),
+            ("resource", None),
+            ("variant", None),
+            ("uint32", Some("U32")),
+            ("uint64", Some("U64")),
+            ("float8_e5m2", Some("F8_E5M2")),
+            ("float8_e4m3fn", Some("F8_E4M3")),
+            ("float8_e4m3fnuz", Some("F8_E4M3FNUZ")),
+            ("float8_e4m3b11fnuz", None),
+            ("float8_e5m2fnuz", Some("F8_E5M2FNUZ")),
+            ("int4", None),
+            ("uint4", None),
+            ("int2", None),
+            ("uint2", None),
+            ("float4_e2m1fn", None),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub(crate) fn check_paths(container: &dyn Container, plan: &Plan, job: &Job) -> 
     let mut writes: Vec<(PathBuf, String)> = Vec::new();
     if job.mode == Mode::Convert {
         match &job.output {
-            OutputTarget::Npz(p) | OutputTarget::Npy(p) => {
+            OutputTarget::Npz(p) | OutputTarget::Npy(p) | OutputTarget::Safetensors(p) => {
                 writes.push((p.clone(), format!("the output {}", show(p))));
             }
             OutputTarget::Folder(root) => {

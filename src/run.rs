@@ -12,6 +12,7 @@ use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
 use crate::write::npy::NpyWriter;
 use crate::write::npz::{Compression, NpzWriter};
+use crate::write::safetensors::{Layout, SafetensorsWriter, TensorSpec as SafetensorSpec};
 use crate::write::{ArrayHeader, ArrayWriter};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub enum OutputTarget {
     Folder(PathBuf),
     /// One `.npy` written to standard output.
     Stdout,
+    /// A `.safetensors` file (bfloat16 and float8 kept as such, not widened).
+    Safetensors(PathBuf),
 }
 
 impl OutputTarget {
@@ -43,9 +46,11 @@ impl OutputTarget {
             Ok(OutputTarget::Npz(path))
         } else if lower.ends_with(".npy") {
             Ok(OutputTarget::Npy(path))
+        } else if lower.ends_with(".safetensors") {
+            Ok(OutputTarget::Safetensors(path))
         } else {
             Err(Error::usage(format!(
-                "cannot tell the output format of `{arg}`: end it in .npz or .npy, \
+                "cannot tell the output format of `{arg}`: end it in .npz, .npy or .safetensors, \
                  end it in / for a folder, or use - for stdout"
             )))
         }
@@ -54,7 +59,10 @@ impl OutputTarget {
     /// The output path, if the output is a file or folder.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            OutputTarget::Npz(p) | OutputTarget::Npy(p) | OutputTarget::Folder(p) => Some(p),
+            OutputTarget::Npz(p)
+            | OutputTarget::Npy(p)
+            | OutputTarget::Folder(p)
+            | OutputTarget::Safetensors(p) => Some(p),
             OutputTarget::Stdout => None,
         }
     }
@@ -165,7 +173,7 @@ pub struct ManifestRecord {
     pub source: String,
     /// TensorFlow dtype name.
     pub source_dtype: String,
-    /// NumPy descr written.
+    /// NumPy descr written (the safetensors dtype for `.safetensors` output).
     pub dtype: String,
     /// Shape.
     pub shape: Vec<u64>,
@@ -194,7 +202,20 @@ pub fn open_input(path: &Path, opts: &formats::OpenOptions) -> Result<Box<dyn Co
 /// only if every tensor was read cleanly.
 pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
     let container = open_input(&job.input, &job.open_options())?;
-    let plan = plan::build(container.as_ref(), &job.select)?;
+    let mut plan = plan::build(container.as_ref(), &job.select)?;
+    let safetensors_job;
+    let (job, mut layout) = match job.output {
+        OutputTarget::Safetensors(ref p) => {
+            // safetensors holds bfloat16 and float8 as such: their stored bits, unwidened.
+            safetensors_job = Job {
+                convert: ConvertOptions { raw_bits: true },
+                ..job.clone()
+            };
+            let layout = safetensors_layout(container.as_ref(), &mut plan, &safetensors_job, p)?;
+            (&safetensors_job, layout)
+        }
+        _ => (job, None),
+    };
     for w in &plan.warnings {
         reporter.warn(w);
     }
@@ -227,6 +248,9 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
                 OutputTarget::Npz(p) => CheckTarget::Npz(p.clone()),
                 OutputTarget::Npy(p) => CheckTarget::Npy(p.clone()),
                 OutputTarget::Folder(p) => CheckTarget::Folder(p.clone()),
+                OutputTarget::Safetensors(p) => {
+                    CheckTarget::Safetensors(p.clone(), take_layout(&mut layout)?)
+                }
                 OutputTarget::Stdout => {
                     return Err(Error::usage(
                         "--check needs an output file or folder, not -",
@@ -244,6 +268,11 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         (_, OutputTarget::Npy(p)) => Box::new(NpyWriter::to_file(p, job.force)),
         (_, OutputTarget::Folder(p)) => Box::new(FolderWriter::create(p, job.force)?),
         (_, OutputTarget::Stdout) => Box::new(NpyWriter::to_stdout()),
+        (_, OutputTarget::Safetensors(p)) => Box::new(SafetensorsWriter::create(
+            p,
+            take_layout(&mut layout)?,
+            job.force,
+        )?),
     };
     let total: u64 = plan
         .tensors
@@ -271,6 +300,57 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         m.commit()?;
     }
     Ok(summary)
+}
+
+fn take_layout(layout: &mut Option<Layout>) -> Result<Layout> {
+    layout
+        .take()
+        .ok_or_else(|| Error::usage("internal error: no safetensors layout"))
+}
+
+/// For `.safetensors` output: drops the planned tensors safetensors has no dtype for
+/// (with a warning, or an error when asked for by `--tensor`), puts the rest in the
+/// file's order and returns its layout (`None` when nothing is left, which
+/// `check_output` reports). `job.convert` must keep raw bits.
+fn safetensors_layout(
+    container: &dyn Container,
+    plan: &mut Plan,
+    job: &Job,
+    out: &Path,
+) -> Result<Option<Layout>> {
+    let ctx = Ctx::file(container.path());
+    let mut specs = Vec::new();
+    let mut kept = std::collections::HashMap::new();
+    for t in std::mem::take(&mut plan.tensors) {
+        let (entry, raw) = t.source.open(container, false)?;
+        let Some(dtype) = entry.dtype.safetensors() else {
+            let detail = format!("safetensors has no {} dtype", entry.dtype);
+            if job.select.tensor.is_some() {
+                return Err(ctx.tensor(&entry.name).unsupported(detail));
+            }
+            plan.warnings
+                .push(format!("skipping `{}`: {detail}", entry.name));
+            continue;
+        };
+        let arr = to_numpy(&entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
+        let len = arr.header.byte_len().ok_or_else(|| {
+            ctx.tensor(&entry.name)
+                .unsupported("too large for safetensors")
+        })?;
+        specs.push(SafetensorSpec {
+            name: t.name.clone(),
+            dtype,
+            shape: arr.header.shape.clone(),
+            len,
+        });
+        kept.insert(t.name.clone(), t);
+    }
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let layout = Layout::new(specs, out)?;
+    plan.tensors = layout.names().filter_map(|n| kept.remove(n)).collect();
+    Ok(Some(layout))
 }
 
 /// Payload bytes a planned array will have, for the progress total: exact for
@@ -403,7 +483,10 @@ fn write_all(
                 name: t.name.clone(),
                 source: entry.name.clone(),
                 source_dtype: entry.dtype.name().to_string(),
-                dtype: arr.header.descr.clone(),
+                dtype: match job.output {
+                    OutputTarget::Safetensors(_) => entry.dtype.safetensors().unwrap_or("").into(),
+                    _ => arr.header.descr.clone(),
+                },
                 shape: arr.header.shape.clone(),
                 bytes,
                 sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),

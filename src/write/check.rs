@@ -28,6 +28,8 @@ pub enum Difference {
     Values(String),
     /// The existing array could not be read as `.npy`.
     Unreadable(String, String),
+    /// Same arrays, but the file's header bytes differ (order, metadata, padding).
+    Header(PathBuf),
 }
 
 impl std::fmt::Display for Difference {
@@ -44,6 +46,7 @@ impl std::fmt::Display for Difference {
             Difference::Shape(n, a, b) => write!(f, "changed shape: {} ({a:?} -> {b:?})", e(n)),
             Difference::Values(n) => write!(f, "changed values: {}", e(n)),
             Difference::Unreadable(n, why) => write!(f, "unreadable: {} ({})", e(n), e(why)),
+            Difference::Header(p) => write!(f, "changed header: {}", path(p)),
         }
     }
 }
@@ -56,12 +59,15 @@ pub enum CheckTarget {
     Npy(PathBuf),
     /// A folder of `.npy` files.
     Folder(PathBuf),
+    /// A `.safetensors` file that would be written with this layout.
+    Safetensors(PathBuf, super::safetensors::Layout),
 }
 
 /// An [`ArrayWriter`] that writes nothing and records differences instead.
 pub struct CheckWriter {
     target: CheckTarget,
     archive: Option<zip::ZipArchive<BufReader<File>>>,
+    safetensors: Option<super::safetensors::Existing>,
     seen: BTreeSet<String>,
     /// The differences found so far.
     pub differences: Vec<Difference>,
@@ -72,8 +78,14 @@ impl CheckWriter {
     pub fn new(target: CheckTarget) -> Result<Self> {
         let mut differences = Vec::new();
         let mut archive = None;
+        let mut safetensors = None;
         match &target {
-            CheckTarget::Npz(p) | CheckTarget::Npy(p) | CheckTarget::Folder(p) if !p.exists() => {
+            CheckTarget::Npz(p)
+            | CheckTarget::Npy(p)
+            | CheckTarget::Folder(p)
+            | CheckTarget::Safetensors(p, _)
+                if !p.exists() =>
+            {
                 differences.push(Difference::Missing(p.clone()));
             }
             CheckTarget::Npz(p) => {
@@ -82,11 +94,22 @@ impl CheckWriter {
                     .map_err(|e| Error::io(p, std::io::Error::other(e)))?;
                 archive = Some(z);
             }
+            CheckTarget::Safetensors(p, _) => {
+                let f = File::open(p).map_err(|e| Error::io(p, e))?;
+                let len = f.metadata().map_err(|e| Error::io(p, e))?.len();
+                match super::safetensors::Existing::read(f, len) {
+                    Ok(e) => safetensors = Some(e),
+                    Err(why) => {
+                        differences.push(Difference::Unreadable(p.display().to_string(), why))
+                    }
+                }
+            }
             _ => {}
         }
         Ok(CheckWriter {
             target,
             archive,
+            safetensors,
             seen: BTreeSet::new(),
             differences,
         })
@@ -119,6 +142,33 @@ impl CheckWriter {
                 }
             }
             CheckTarget::Npy(p) => compare_file(name, header, data, p)?,
+            CheckTarget::Safetensors(p, layout) => {
+                let Some(existing) = self.safetensors.as_mut() else {
+                    return drain(name, header, data);
+                };
+                let new = layout.tensors().iter().find(|t| t.name == name);
+                match (existing.tensors.get(name).cloned(), new) {
+                    (None, _) => {
+                        drain(name, header, data)?;
+                        Some(Difference::Added(name.to_string()))
+                    }
+                    (Some(old), Some(new)) if old.dtype != new.dtype => {
+                        drain(name, header, data)?;
+                        let d = Difference::Dtype(name.into(), old.dtype, new.dtype.into());
+                        Some(d)
+                    }
+                    (Some(old), _) if old.shape != header.shape => {
+                        drain(name, header, data)?;
+                        Some(Difference::Shape(
+                            name.into(),
+                            old.shape,
+                            header.shape.clone(),
+                        ))
+                    }
+                    (Some(old), _) => (!existing.same_values(&old, data, p)?)
+                        .then(|| Difference::Values(name.to_string())),
+                }
+            }
             CheckTarget::Folder(root) => {
                 let p = super::folder::FolderWriter::path_for(root, name)?;
                 compare_file(name, header, data, &p)?
@@ -142,6 +192,16 @@ impl CheckWriter {
                 })
                 .unwrap_or_default(),
             CheckTarget::Npy(_) => Vec::new(),
+            CheckTarget::Safetensors(..) => {
+                let mut found: Vec<String> = self
+                    .safetensors
+                    .as_ref()
+                    .map(|e| e.tensors.keys().cloned().collect())
+                    .unwrap_or_default();
+                found.retain(|n| !self.seen.contains(n));
+                found.sort();
+                found
+            }
             CheckTarget::Folder(root) => {
                 let mut found = Vec::new();
                 list_npy(root, root, &mut found);
@@ -151,6 +211,12 @@ impl CheckWriter {
             }
         }
     }
+}
+
+/// Reads `data` to its end (so damaged input is still reported), writing nothing.
+fn drain(name: &str, header: &ArrayHeader, data: &mut dyn ByteStream) -> Result<()> {
+    let len = header.byte_len().unwrap_or(0);
+    super::copy_exact(data, &mut std::io::sink(), len, name, Path::new("<check>"))
 }
 
 /// The `.npy` files below `dir`, as array names; symbolic links are not followed (the
@@ -241,9 +307,7 @@ impl ArrayWriter for CheckWriter {
         self.seen.insert(name.to_string());
         if self.missing() {
             // Still read the input so that damaged input is reported as such.
-            let mut sink = std::io::sink();
-            let len = header.byte_len().unwrap_or(0);
-            return super::copy_exact(data, &mut sink, len, name, Path::new("<check>"));
+            return drain(name, header, data);
         }
         self.compare(name, header, data)
     }
@@ -260,6 +324,13 @@ impl CheckWriter {
         if !self.missing() {
             for n in self.removed() {
                 self.differences.push(Difference::Removed(n));
+            }
+            if let (CheckTarget::Safetensors(p, layout), Some(e)) =
+                (&self.target, &self.safetensors)
+            {
+                if self.differences.is_empty() && e.header != layout.header() {
+                    self.differences.push(Difference::Header(p.clone()));
+                }
             }
         }
         self.differences

@@ -1,6 +1,7 @@
-//! Writers: `.npy` files, `.npz` archives, folders of `.npy`, and stdout, all behind the
-//! one [`ArrayWriter`] trait. Writers know nothing of TensorFlow: they receive a name, an
-//! [`ArrayHeader`] (NumPy descr and shape) and a [`ByteStream`] of the payload.
+//! Writers: `.npy` files, `.npz` archives, folders of `.npy`, `.safetensors` files and
+//! stdout, all behind the one [`ArrayWriter`] trait. Writers know nothing of TensorFlow:
+//! they receive a name, an [`ArrayHeader`] (NumPy descr and shape) and a [`ByteStream`] of
+//! the payload.
 //!
 //! Every file is written to a temporary sibling and renamed into place only by
 //! [`ArrayWriter::finish`], so a failed run leaves no partial output and keeps any
@@ -11,6 +12,7 @@ pub mod check;
 pub mod folder;
 pub mod npy;
 pub mod npz;
+pub mod safetensors;
 
 use crate::error::{Error, Result};
 use crate::stream::{pump, ByteStream, FileRange};

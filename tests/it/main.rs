@@ -17,6 +17,7 @@ mod npy_readback;
 mod numpy;
 mod outputs;
 mod readme;
+mod safetensors;
 mod tensorproto;
 mod v1;
 mod v2;
