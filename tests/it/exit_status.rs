@@ -1,6 +1,7 @@
 //! The binary's error chains (`anyhow` in `main.rs`): one line `tf2npy: error: DOING:
-//! CAUSE`, with the exit status the library error decides (1 bad input, 2 usage) and a
-//! closed stdout pipe still a success.
+//! CAUSE` where the cause does not name the input or output itself (`tf2npy: error:
+//! FILE: CAUSE` where it does), with the exit status the library error decides (1 bad
+//! input, 2 usage) and a closed stdout pipe still a success.
 
 use crate::bundle_writer::{write_bundle, Tensor};
 use crate::common::*;
@@ -22,8 +23,16 @@ fn error_line(out: &std::process::Output) -> String {
 fn errors_say_what_the_run_was_doing_and_keep_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = fixtures().join("v2/keras_adam/ckpt");
-    let out = dir.path().join("w.npz");
-    // Usage: exit 2, the chain names the run and then the cause.
+    let out = dir.path().join("w.npy");
+    // Usage: exit 2. The cause (several tensors for one .npy) names neither the input
+    // nor the output, so the chain says what the run was doing first.
+    let run = tf2npy([ckpt.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    assert_eq!(run.status.code(), Some(2));
+    let msg = error_line(&run);
+    let head = format!("converting {} to {}: ", ckpt.display(), out.display());
+    assert!(msg.starts_with(&head), "{msg}");
+    assert!(msg.contains("a .npy holds one tensor"), "{msg}");
+    // A cause that names the input comes alone: no path twice.
     let run = tf2npy([
         ckpt.as_os_str(),
         "--tensor".as_ref(),
@@ -33,21 +42,20 @@ fn errors_say_what_the_run_was_doing_and_keep_exit_codes() {
     ]);
     assert_eq!(run.status.code(), Some(2));
     let msg = error_line(&run);
-    let head = format!("converting {} to {}: ", ckpt.display(), out.display());
-    assert!(msg.starts_with(&head), "{msg}");
-    assert!(msg.contains("no tensor named `nope`"), "{msg}");
-    // Bad input: exit 1.
+    assert!(msg.starts_with("no tensor named `nope`"), "{msg}");
+    // Bad input: exit 1. The cause names the input, so it comes first, once.
     let missing = dir.path().join("missing.ckpt");
     let run = tf2npy([missing.as_os_str()]);
     assert_eq!(run.status.code(), Some(1));
     let msg = error_line(&run);
-    assert!(
-        msg.starts_with(&format!("listing {}: ", missing.display())),
+    assert_eq!(
+        msg,
+        format!("{}: no such file or folder", missing.display()),
         "{msg}"
     );
     let run = tf2npy([missing.as_os_str(), "--verify".as_ref()]);
     assert_eq!(run.status.code(), Some(1));
-    assert!(error_line(&run).starts_with("verifying "));
+    assert!(error_line(&run).starts_with(&missing.display().to_string()));
 }
 
 #[test]

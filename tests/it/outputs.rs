@@ -457,7 +457,7 @@ fn names_are_escaped_in_every_human_readable_output() {
     // JSON keeps the exact name (serde_json escapes it).
     let json = ok([prefix.as_os_str(), "--list".as_ref(), "--json".as_ref()]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v[0]["name"], evil);
+    assert_eq!(v["entries"][0]["name"], evil);
     // Dry run, warnings (the variant is skipped), --check, errors.
     let npz = dir.path().join("o.npz");
     let folder = dir.path().join("o/");
