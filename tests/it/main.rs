@@ -7,6 +7,7 @@ mod common;
 mod containers;
 mod damage;
 mod damaged;
+mod keras;
 mod kernel_copy;
 mod make;
 mod memory;
