@@ -81,6 +81,7 @@ fn var_names_give_keras_names() {
         "keras/textnet_keras",
         "keras/legacy_model",
         "keras/legacy_weights",
+        "keras/legacy_split_names",
     ] {
         let case = keras_case(id);
         let (input, _) = case_input(&case);
@@ -224,7 +225,10 @@ fn refused_without_opening_others(input: &Path, names: &[&str]) {
         }
         if start.elapsed() > Duration::from_secs(60) {
             child.kill().unwrap();
-            panic!("{}: hung (opened a FIFO standing in for another file?)", input.display());
+            panic!(
+                "{}: hung (opened a FIFO standing in for another file?)",
+                input.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -232,7 +236,11 @@ fn refused_without_opening_others(input: &Path, names: &[&str]) {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
     for n in names {
-        assert!(err.contains(n), "{}: must name `{n}`: {err}", input.display());
+        assert!(
+            err.contains(n),
+            "{}: must name `{n}`: {err}",
+            input.display()
+        );
     }
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.exists());
@@ -285,4 +293,32 @@ fn a_shape_larger_than_the_stored_bytes_is_refused_before_allocation() {
     }
     assert!(!out.exists());
     assert_rejected(&input, &["huge_shape.h5", "`w`"], dir.path());
+}
+
+#[test]
+fn keras_name_clashes_are_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    let run = tf2npy([
+        fixtures().join("keras/name_clash.weights.h5").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert!(!run.status.success(), "{err}");
+    for n in [
+        "`layers/dense/vars/0`",
+        "`layers/dense_1/vars/0`",
+        "`dense/0`",
+    ] {
+        assert!(err.contains(n), "must name {n}: {err}");
+    }
+    assert!(!out.exists());
+    // Without --var-names the paths are unique.
+    ok([
+        fixtures().join("keras/name_clash.weights.h5").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
 }

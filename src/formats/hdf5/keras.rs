@@ -40,18 +40,19 @@ pub fn kind(archive: bool, w: &Walked) -> &'static str {
 pub fn try_open(path: &Path) -> Result<Option<Hdf5Container>> {
     let file = Arc::new(InputFile::open(path)?);
     let len = file.len();
+    // A ZIP first: an archive whose stored member happens to start at 512, 1024, ...
+    // would otherwise pass for an HDF5 file with a user block.
+    let mut head = [0u8; 4];
+    if len >= 4 {
+        file.read_exact_at(0, &mut head)?;
+        if &head == ZIP_SIGNATURE {
+            return open_archive(path, file).map(Some);
+        }
+    }
     if find_signature(&file, 0, len)?.is_some() {
         return Ok(Some(open_window(path, file, 0, len, false, None)?));
     }
-    let mut head = [0u8; 4];
-    if len < 4 {
-        return Ok(None);
-    }
-    file.read_exact_at(0, &mut head)?;
-    if &head != ZIP_SIGNATURE {
-        return Ok(None);
-    }
-    open_archive(path, file).map(Some)
+    Ok(None)
 }
 
 fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Hdf5Container> {

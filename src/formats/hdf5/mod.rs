@@ -24,11 +24,11 @@ use hdf5_reader::{Dataset, Hdf5File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The HDF5 signature (spec III.A, "Format Signature").
+/// The HDF5 signature (spec II.A, "Format Signature").
 pub const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
 /// Where the superblock of the HDF5 file in `file`'s window `[base, base + len)` is:
-/// at 0, 512, 1024, 2048, ... (spec III.A: a user block of a power-of-two size of at
+/// at 0, 512, 1024, 2048, ... (spec II.A: a user block of a power-of-two size of at
 /// least 512 bytes may precede it). `None` if there is no signature.
 pub fn find_signature(file: &InputFile, base: u64, len: u64) -> Result<Option<u64>> {
     let mut at = 0u64;

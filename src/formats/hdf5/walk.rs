@@ -194,20 +194,32 @@ enum KerasNames {
 fn keras_names(g: &Group, path: &str, ctx: &Ctx) -> Result<KerasNames> {
     let shown = if path.is_empty() { "/" } else { path };
     let attrs = g.attributes().map_err(|e| reader_error(ctx, shown, e))?;
-    let is_vars = leaf(path.trim_end_matches('/')) == "vars";
-    for a in &attrs {
-        if a.name == "weight_names" {
+    let find = |name: &str| attrs.iter().find(|a| a.name == name);
+    // tf_keras splits a `weight_names` list over 64 KiB into `weight_names0`,
+    // `weight_names1`, ... (hdf5_format.py, save_attributes_to_hdf5_group).
+    let mut parts = Vec::new();
+    if let Some(a) = find("weight_names") {
+        parts.push(a);
+    } else {
+        while let Some(a) = find(&format!("weight_names{}", parts.len())) {
+            parts.push(a);
+        }
+    }
+    if !parts.is_empty() {
+        let mut names = Vec::new();
+        for a in parts {
             // h5py stores an empty list as an empty float64 array: no names.
             if a.num_elements().is_ok_and(|n| n == 0) {
-                return Ok(KerasNames::None);
+                continue;
             }
-            let names = a.read_strings().map_err(|e| reader_error(ctx, shown, e))?;
-            return Ok(KerasNames::Weights(names));
+            names.extend(a.read_strings().map_err(|e| reader_error(ctx, shown, e))?);
         }
-        if is_vars && a.name == "name" {
-            let name = a.read_string().map_err(|e| reader_error(ctx, shown, e))?;
-            return Ok(KerasNames::Vars(name));
-        }
+        return Ok(KerasNames::Weights(names));
+    }
+    let is_vars = leaf(path.trim_end_matches('/')) == "vars";
+    if let (true, Some(a)) = (is_vars, find("name")) {
+        let name = a.read_string().map_err(|e| reader_error(ctx, shown, e))?;
+        return Ok(KerasNames::Vars(name));
     }
     Ok(KerasNames::None)
 }
