@@ -8,6 +8,8 @@
 //! storage, virtual datasets), checks every declared size against the stored bytes
 //! before anything is allocated, and streams the data.
 
+#[cfg(test)]
+mod damaged;
 pub mod data;
 pub mod keras;
 pub mod storage;
