@@ -102,6 +102,8 @@ pub struct Args {
     /// (optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE); the object graph
     /// records each variable's own name. Tensors without one keep their key (or short
     /// name); two tensors under one name is an error. With --list: a VARIABLE column.
+    /// Keras HDF5 files (.keras, .weights.h5, legacy .h5): the Keras name the file
+    /// records (layer name and index in Keras 3, weight_names in tf_keras files).
     #[arg(long)]
     pub var_names: bool,
 
