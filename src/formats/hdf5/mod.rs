@@ -20,6 +20,7 @@ use crate::error::{Ctx, Error, Result};
 use crate::formats::io::InputFile;
 use crate::source::{num_elements, Container, Entry, RawTensor, VecStrings};
 use data::{ChunkStream, Elem, OwnedStream, RangeStream};
+use hdf5_reader::messages::dataspace::DataspaceType;
 use hdf5_reader::messages::layout::DataLayout;
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::{Dataset, Hdf5File, OpenOptions};
@@ -139,6 +140,7 @@ fn describe(
         .get_or_parse_header(ds.address())
         .map_err(|e| walk::reader_error(ctx, &name, e))?;
     let mut layout = None;
+    let mut null_space = false;
     for m in &header.messages {
         match m {
             HdfMessage::ExternalFiles(_) => {
@@ -148,6 +150,9 @@ fn describe(
                 ))
             }
             HdfMessage::DataLayout(l) => layout = Some(&l.layout),
+            HdfMessage::Dataspace(d) if d.dataspace_type == DataspaceType::Null => {
+                null_space = true
+            }
             _ => {}
         }
     }
@@ -165,7 +170,12 @@ fn describe(
         .into_iter()
         .find(|a| a.name == "dtype")
         .and_then(|a| a.read_string().ok());
-    let elem = data::classify(ds.dtype(), keras_dtype.as_deref());
+    let elem = if null_space {
+        // h5py.Empty: no elements and no shape, not even a scalar's.
+        Elem::Unsupported("null dataspace (h5py.Empty)".into())
+    } else {
+        data::classify(ds.dtype(), keras_dtype.as_deref())
+    };
     let (dtype, size) = match &elem {
         Elem::Fixed { dtype, size, .. } => (*dtype, *size as u64),
         Elem::FixedString(s) => (DataType::String, *s as u64),
@@ -275,13 +285,15 @@ impl Hdf5Container {
         self._temp = Some(temp);
     }
 
-    fn fixed_bytes(&self, item: &Item, ctx: &Ctx) -> Result<Vec<u8>> {
+    /// All the bytes of a dataset of `size`-byte elements (fixed-length strings only:
+    /// bounded by the stored size, checked at listing).
+    fn fixed_bytes(&self, item: &Item, size: usize, ctx: &Ctx) -> Result<Vec<u8>> {
         match &item.stored {
             Stored::Empty => Ok(Vec::new()),
             Stored::Range(off, len) => self.file.read_range(*off, *len, "dataset data"),
             Stored::Compact(d) => Ok(d.clone()),
             Stored::Chunked(_) => {
-                let mut s = self.chunk_stream(item, 1, false, ctx)?;
+                let mut s = self.chunk_stream(item, size, false, ctx)?;
                 let mut out = Vec::new();
                 crate::stream::read_to_end(&mut s, &mut out)?;
                 Ok(out)
@@ -348,7 +360,7 @@ impl Container for Hdf5Container {
                 }))
             }
             Elem::FixedString(size) => {
-                let raw = self.fixed_bytes(item, &ctx)?;
+                let raw = self.fixed_bytes(item, *size, &ctx)?;
                 let vals = raw
                     .chunks_exact((*size).max(1))
                     .map(|s| {
