@@ -322,3 +322,68 @@ fn keras_name_clashes_are_an_error_naming_both() {
         out.as_os_str(),
     ]);
 }
+
+/// Replaces every occurrence of the 8-byte little-endian `old` in `bytes` by `new`;
+/// returns how many there were.
+fn patch_u64(bytes: &mut [u8], old: u64, new: u64) -> usize {
+    let (o, n) = (old.to_le_bytes(), new.to_le_bytes());
+    let mut count = 0;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        if bytes[i..i + 8] == o {
+            bytes[i..i + 8].copy_from_slice(&n);
+            count += 1;
+            i += 8;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn a_dataset_larger_than_the_memory_budget_streams() {
+    // fixtures/keras/grow.h5: one float32 dataset of 12345 elements whose data ends the
+    // file. Grown to 640 MiB (shape and layout size patched, the file extended), it must
+    // convert under a 160 MiB address-space limit.
+    const N: u64 = 160 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures().join("keras/grow.h5")).unwrap();
+    let data_at = bytes.len() as u64 - 49380;
+    assert!(patch_u64(&mut bytes[..data_at as usize], 12345, N) >= 1);
+    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 49380, N * 4), 1);
+    let path = dir.path().join("big.h5");
+    std::fs::write(&path, &bytes).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(data_at + N * 4).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&(-7.25f32).to_le_bytes(), data_at + N * 4 - 4)
+        .unwrap();
+    let out = dir.path().join("big.npz");
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 163840; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .arg(&path)
+        .arg("-q")
+        .arg("-o")
+        .arg(&out)
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    // The member holds the whole tensor: first element 1.5, last -7.25.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut m = zip.by_name("w.npy").unwrap();
+    assert!(m.size() > N * 4);
+    let header = m.size() - N * 4;
+    let mut head = vec![0u8; header as usize + 4];
+    std::io::Read::read_exact(&mut m, &mut head).unwrap();
+    assert_eq!(&head[header as usize..], &1.5f32.to_le_bytes());
+    let mut rest = std::io::sink();
+    let mut tail = std::io::Read::take(&mut m, N * 4 - 8);
+    std::io::copy(&mut tail, &mut rest).unwrap();
+    let mut last = [0u8; 4];
+    std::io::Read::read_exact(&mut m, &mut last).unwrap();
+    assert_eq!(last, (-7.25f32).to_le_bytes());
+}
