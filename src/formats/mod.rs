@@ -101,6 +101,9 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Container>> {
         if let Some(h5) = hdf5::keras::try_open(path)? {
             return Ok(Box::new(h5));
         }
+        if let Some(sharded) = hdf5::sharded::try_open(path)? {
+            return Ok(Box::new(sharded));
+        }
     }
     if path.is_file() && !locate::is_checkpoint_file(path)? {
         return open_protobuf_file(path, opts);

@@ -82,6 +82,7 @@ fn var_names_give_keras_names() {
         "keras/legacy_model",
         "keras/legacy_weights",
         "keras/legacy_split_names",
+        "keras/sharded",
     ] {
         let case = keras_case(id);
         let (input, _) = case_input(&case);
@@ -128,6 +129,10 @@ fn list_names_each_kind() {
         ("keras/legacy_model.h5", "HDF5 (legacy Keras)"),
         ("keras/legacy_weights.h5", "HDF5 (legacy Keras)"),
         ("keras/h5py_types.h5", "HDF5:"),
+        (
+            "keras/sharded/m.weights.json",
+            "Keras sharded .weights.json",
+        ),
     ] {
         let run = ok([fixtures().join(file).as_os_str(), "--list".as_ref()]);
         let text = String::from_utf8_lossy(&run.stdout);
@@ -386,4 +391,15 @@ fn a_dataset_larger_than_the_memory_budget_streams() {
     let mut last = [0u8; 4];
     std::io::Read::read_exact(&mut m, &mut last).unwrap();
     assert_eq!(last, (-7.25f32).to_le_bytes());
+}
+
+#[test]
+fn sharding_maps_naming_files_outside_their_folder_are_refused() {
+    for shard in ["../secret.h5", "/etc/passwd", "sub/x.h5", ".."] {
+        let (dir, _) = isolated("external_link.h5");
+        let map = dir.path().join("m.weights.json");
+        let json = format!("{{\"metadata\": {{}}, \"weight_map\": {{\"/vars\": [\"{shard}\"]}}}}");
+        std::fs::write(&map, json).unwrap();
+        refused_without_opening_others(&map, &[shard, "not a plain file name"]);
+    }
 }

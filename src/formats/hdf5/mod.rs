@@ -12,6 +12,7 @@
 mod damaged;
 pub mod data;
 pub mod keras;
+pub mod sharded;
 pub mod storage;
 pub mod walk;
 
@@ -75,6 +76,7 @@ pub struct Hdf5Container {
     _temp: Option<tempfile::NamedTempFile>,
     entries: Vec<Entry>,
     items: Vec<Item>,
+    vars_names: std::collections::HashMap<String, String>,
 }
 
 /// Opens the HDF5 file in `file`'s bytes `[base, base + len)`. `path` is what the user
@@ -107,6 +109,7 @@ pub fn open_window(
         .ok_or_else(|| ctx.corrupt("base address overflows"))?;
     let walked = walk::walk(&h5, &guard, &ctx)?;
     let kind = keras::kind(archive, &walked);
+    let vars_names = walked.vars_names;
     let mut entries = Vec::new();
     let mut items = Vec::new();
     for found in walked.datasets {
@@ -121,6 +124,7 @@ pub fn open_window(
         _temp: temp,
         entries,
         items,
+        vars_names,
     })
 }
 
@@ -280,6 +284,11 @@ fn describe(
 }
 
 impl Hdf5Container {
+    /// Keras 3 `vars` groups' names by group path (for sharded saves).
+    pub fn vars_names(&self) -> &std::collections::HashMap<String, String> {
+        &self.vars_names
+    }
+
     /// Keeps `temp` (the data's file) until the container is dropped.
     fn keep_temp(&mut self, temp: tempfile::NamedTempFile) {
         self._temp = Some(temp);

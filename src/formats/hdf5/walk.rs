@@ -60,6 +60,10 @@ pub struct Walked {
     pub root_groups: Vec<String>,
     /// Names of the root group's attributes.
     pub root_attrs: Vec<String>,
+    /// Keras 3 `vars` groups' `name` attributes, by group path (`layers/dense/vars/`).
+    /// A sharded save records a layer's name in the shard where its group was made,
+    /// which may not hold its datasets.
+    pub vars_names: std::collections::HashMap<String, String>,
 }
 
 /// Walks `file` from the root. `guard` must be the resolver registered with `file`.
@@ -75,12 +79,14 @@ pub fn walk(file: &Hdf5File, guard: &Arc<ExternalLinkGuard>, ctx: &Ctx) -> Resul
         seen: HashSet::new(),
         out: Vec::new(),
         weight_names: Vec::new(),
+        vars_names: Default::default(),
         guard,
         ctx,
     };
     let (groups, _) = w.members(&root, "")?;
     let root_groups = groups.iter().map(|g| leaf(g.name()).to_string()).collect();
     w.group(&root, "", 0)?;
+    let vars_names = std::mem::take(&mut w.vars_names);
     let legacy: std::collections::HashMap<String, String> = w.weight_names.into_iter().collect();
     let mut datasets = w.out;
     for d in &mut datasets {
@@ -93,6 +99,7 @@ pub fn walk(file: &Hdf5File, guard: &Arc<ExternalLinkGuard>, ctx: &Ctx) -> Resul
         datasets,
         root_groups,
         root_attrs,
+        vars_names,
     })
 }
 
@@ -125,6 +132,7 @@ struct Walker<'a> {
     out: Vec<Found>,
     /// (dataset path, Keras name) from legacy `weight_names` attributes.
     weight_names: Vec<(String, String)>,
+    vars_names: std::collections::HashMap<String, String>,
     guard: &'a Arc<ExternalLinkGuard>,
     ctx: &'a Ctx,
 }
@@ -155,6 +163,9 @@ impl Walker<'_> {
         }
         let (groups, datasets) = self.members(g, path)?;
         let keras = keras_names(g, path, self.ctx)?;
+        if let KerasNames::Vars(layer) = &keras {
+            self.vars_names.insert(path.to_string(), layer.clone());
+        }
         for d in datasets {
             let child = format!("{path}{}", leaf(d.name()));
             let keras_name = match &keras {
