@@ -277,7 +277,7 @@ fn virtual_datasets_are_refused() {
 
 #[test]
 fn a_shape_larger_than_the_stored_bytes_is_refused_before_allocation() {
-    // CVE-2026-0897: 2^40 float32 elements claimed, 49380 bytes stored. Under a 256 MiB
+    // CVE-2026-0897: 2^40 float32 elements claimed, 4936 bytes stored. Under a 256 MiB
     // address-space limit an allocation of the claimed size could not even be tried.
     let dir = tempfile::tempdir().unwrap();
     let input = hostile("huge_shape.h5");
@@ -293,7 +293,7 @@ fn a_shape_larger_than_the_stored_bytes_is_refused_before_allocation() {
         .unwrap();
     let err = stderr_of(&run);
     assert_eq!(run.status.code(), Some(1), "{err}");
-    for n in ["`w`", "4398046511104 bytes", "stores 49380"] {
+    for n in ["`w`", "4398046511104 bytes", "stores 4936"] {
         assert!(err.contains(n), "must name `{n}`: {err}");
     }
     assert!(!out.exists());
@@ -348,15 +348,15 @@ fn patch_u64(bytes: &mut [u8], old: u64, new: u64) -> usize {
 
 #[test]
 fn a_dataset_larger_than_the_memory_budget_streams() {
-    // fixtures/keras/grow.h5: one float32 dataset of 12345 elements whose data ends the
+    // fixtures/keras/grow.h5: one float32 dataset of 1234 elements whose data ends the
     // file. Grown to 640 MiB (shape and layout size patched, the file extended), it must
     // convert under a 160 MiB address-space limit.
     const N: u64 = 160 << 20;
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = std::fs::read(fixtures().join("keras/grow.h5")).unwrap();
-    let data_at = bytes.len() as u64 - 49380;
-    assert!(patch_u64(&mut bytes[..data_at as usize], 12345, N) >= 1);
-    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 49380, N * 4), 1);
+    let data_at = bytes.len() as u64 - 4936;
+    assert!(patch_u64(&mut bytes[..data_at as usize], 1234, N) >= 1);
+    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 4936, N * 4), 1);
     let path = dir.path().join("big.h5");
     std::fs::write(&path, &bytes).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
