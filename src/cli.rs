@@ -113,6 +113,8 @@ pub struct Args {
     /// name). Two keys with the same name and byte-identical data (a Keras 3
     /// model.export() stores each variable twice) are written once, with a warning;
     /// two different tensors under one name is an error. With --list: a VARIABLE column.
+    /// Keras HDF5 files (.keras, .weights.h5, legacy .h5): the Keras name the file
+    /// records (layer name and index in Keras 3, weight_names in tf_keras files).
     #[arg(long)]
     pub var_names: bool,
 

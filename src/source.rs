@@ -108,6 +108,14 @@ pub trait Container: Send + Sync {
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
         Ok(vec![None; self.entries().len()])
     }
+    /// Whether two entries with one [`Container::variable_names`] name and byte-identical
+    /// data are copies of one variable, written once (a Keras 3 `model.export()` stores
+    /// each variable twice). True where names come from a TF2 object graph; a container
+    /// whose recorded names can coincide for distinct variables (HDF5 layer names, where
+    /// two zero-initialised biases are equal) says false, so the clash stays an error.
+    fn identical_copies_are_one_variable(&self) -> bool {
+        true
+    }
 }
 
 /// Test helpers: read a whole entry of any container by name.

@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod graph;
+pub mod hdf5;
 pub mod io;
 pub mod proto;
 pub mod sniff;
@@ -95,6 +96,14 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Container>> {
                     ),
                 ));
             }
+        }
+    }
+    if path.is_file() {
+        if let Some(h5) = hdf5::keras::try_open(path)? {
+            return Ok(Box::new(h5));
+        }
+        if let Some(sharded) = hdf5::sharded::try_open(path)? {
+            return Ok(Box::new(sharded));
         }
     }
     if path.is_file() && !locate::is_checkpoint_file(path)? {

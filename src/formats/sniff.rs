@@ -90,8 +90,8 @@ pub fn identify(path: &Path, first: &[u8]) -> Option<Verdict> {
     if is_hdf5(first) {
         return v(
             "an HDF5 file (a Keras .h5 model or weights?)",
-            "tf2npy does not read HDF5 files yet: h5py reads them, and \
-             keras.models.load_model(path).get_weights() gives a Keras model's arrays",
+            "tf2npy reads HDF5 files (Keras .h5, .weights.h5, any h5py file): name the file \
+             itself, e.g. `tf2npy FILE -o out.npz`",
         );
     }
     if is_safetensors(first) {
@@ -220,8 +220,8 @@ fn zip_verdict(first: &[u8], ext: &str) -> Verdict {
     };
     let keras = Verdict {
         kind: "a Keras 3 .keras archive",
-        advice: "tf2npy does not read .keras files yet: its weights are the HDF5 file \
-                 model.weights.h5 inside, or keras.models.load_model(path).get_weights()",
+        advice: "tf2npy reads the weights of a .keras archive (its model.weights.h5 \
+                 member): name the file itself, e.g. `tf2npy FILE -o out.npz`",
         by_name: false,
     };
     if name.ends_with(b".npy") {

@@ -264,6 +264,7 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             let other = &candidates[first];
             if c.var_name.is_some()
                 && other.var_name == c.var_name
+                && container.identical_copies_are_one_variable()
                 && same_variable(container, other, c)?
             {
                 duplicates.push((&other.name, &c.name));

@@ -9,6 +9,7 @@ mod containers;
 mod damage;
 mod damaged;
 mod exit_status;
+mod keras;
 mod kernel_copy;
 mod make;
 mod memory;

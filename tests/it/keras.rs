@@ -1,0 +1,405 @@
+//! Keras and h5py HDF5 files (issue 13): every fixture dataset made by Keras 3, tf_keras
+//! and h5py converts bit-exactly (expected arrays read back by h5py, checked against
+//! `model.get_weights()` by fixtures/gen_keras.py); bfloat16 widens (or keeps its bits
+//! with `--raw-bits`); `--var-names` gives the Keras names; `--list` names the kind;
+//! external links, soft links out of the file, external storage and virtual datasets are
+//! refused without opening any other file; a shape larger than the stored bytes is refused.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn keras_manifest() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("keras/manifest.json")).expect("manifest");
+    serde_json::from_str(&text).expect("manifest json")
+}
+
+fn keras_cases() -> Vec<Value> {
+    keras_manifest()["cases"].as_array().expect("cases").clone()
+}
+
+fn keras_case(id: &str) -> Value {
+    keras_cases()
+        .into_iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
+}
+
+fn hostile(name: &str) -> PathBuf {
+    fixtures().join("keras/hostile").join(name)
+}
+
+#[test]
+fn every_keras_and_h5py_fixture_converts_bit_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    let mut listed = 0;
+    let cases = keras_cases();
+    assert!(cases.len() >= 9, "{}", cases.len());
+    for case in &cases {
+        compared += check_case_npz(case, dir.path(), &[]);
+        listed += expected_tensors(case).iter().filter(|t| !t.skip).count();
+    }
+    assert_eq!(compared, listed);
+    assert!(compared > 150, "{compared}");
+}
+
+#[test]
+fn bfloat16_raw_bits_keep_the_stored_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = keras_case("keras/convnet_keras");
+    let (input, _) = case_input(&case);
+    let out = dir.path().join("raw.npz");
+    ok([
+        input.as_os_str(),
+        "--raw-bits".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let members = read_npz(&out);
+    let mut raw = 0;
+    for t in expected_tensors(&case) {
+        let Some(want) = &t.expected_raw else {
+            continue;
+        };
+        assert_eq!(t.tf_dtype, "bfloat16");
+        let (_, got) = members.iter().find(|(n, _)| *n == t.name).unwrap();
+        assert_same("convnet --raw-bits", &t.name, got, want);
+        raw += 1;
+    }
+    assert!(raw >= 6, "{raw}");
+}
+
+#[test]
+fn var_names_give_keras_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut named = 0;
+    for id in [
+        "keras/convnet_weights",
+        "keras/textnet_keras",
+        "keras/legacy_model",
+        "keras/legacy_weights",
+        "keras/legacy_split_names",
+        "keras/sharded",
+    ] {
+        let case = keras_case(id);
+        let (input, _) = case_input(&case);
+        let out = dir.path().join("names.npz");
+        ok([
+            input.as_os_str(),
+            "--var-names".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        let members = read_npz(&out);
+        let raw: Vec<Value> = case["tensors"].as_array().unwrap().clone();
+        for (t, v) in expected_tensors(&case).iter().zip(&raw) {
+            let want = v["keras_name"].as_str().unwrap_or(&t.name);
+            let (_, got) = members
+                .iter()
+                .find(|(n, _)| n == want)
+                .unwrap_or_else(|| panic!("{id}: no member `{want}`"));
+            assert_same(id, want, got, t.expected.as_ref().unwrap());
+            named += usize::from(v["keras_name"].is_string());
+        }
+        assert_eq!(members.len(), raw.len(), "{id}");
+    }
+    assert!(named > 60, "{named}");
+    // The names show in --list --json.
+    let case = keras_case("keras/legacy_model");
+    let (input, _) = case_input(&case);
+    let run = ok([
+        input.as_os_str(),
+        "--list".as_ref(),
+        "--json".as_ref(),
+        "--var-names".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("\"var_name\": \"dense/kernel\""), "{text}");
+}
+
+#[test]
+fn list_names_each_kind() {
+    for (file, kind) in [
+        ("keras/convnet.keras", "Keras 3 .keras"),
+        ("keras/textnet_deflated.keras", "Keras 3 .keras"),
+        ("keras/convnet.weights.h5", "Keras .weights.h5"),
+        ("keras/legacy_model.h5", "HDF5 (legacy Keras)"),
+        ("keras/legacy_weights.h5", "HDF5 (legacy Keras)"),
+        ("keras/h5py_types.h5", "HDF5:"),
+        (
+            "keras/sharded/m.weights.json",
+            "Keras sharded .weights.json",
+        ),
+    ] {
+        let run = ok([fixtures().join(file).as_os_str(), "--list".as_ref()]);
+        let text = String::from_utf8_lossy(&run.stdout);
+        assert!(text.contains(kind), "{file}: {text}");
+    }
+}
+
+#[test]
+fn stored_keras_member_is_read_in_place() {
+    // Data offsets lie inside the archive (past the ZIP headers), not in a copy.
+    let run = ok([
+        fixtures().join("keras/convnet.keras").as_os_str(),
+        "--list".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    let plain = ok([
+        fixtures().join("keras/convnet.weights.h5").as_os_str(),
+        "--list".as_ref(),
+    ]);
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    let at = |t: &str| -> Vec<u64> {
+        t.lines()
+            .filter_map(|l| l.split("@ ").nth(1))
+            .map(|n| n.trim().parse().unwrap())
+            .collect()
+    };
+    let (a, b) = (at(&text), at(&plain));
+    assert_eq!(a.len(), b.len());
+    assert!(!a.is_empty());
+    assert!(a.iter().zip(&b).all(|(x, y)| x > y), "{a:?} vs {b:?}");
+}
+
+#[test]
+fn hard_link_cycles_terminate_and_soft_links_inside_the_file_are_followed() {
+    let run = ok([
+        fixtures().join("keras/h5py_types.h5").as_os_str(),
+        "--list".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("nested/deeper/x"), "{text}");
+    assert!(text.contains("soft_inside"), "{text}");
+    assert!(!text.contains("loop"), "{text}");
+}
+
+#[test]
+fn unsupported_dtypes_are_skipped_with_a_warning_or_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures().join("keras/h5py_types.h5");
+    let out = dir.path().join("o.npz");
+    let run = ok([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    assert!(stderr_of(&run).contains("`complex`"), "{}", stderr_of(&run));
+    let run = tf2npy([
+        input.as_os_str(),
+        "--tensor".as_ref(),
+        "complex".as_ref(),
+        "-o".as_ref(),
+        dir.path().join("c.npy").as_os_str(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr_of(&run));
+    assert!(stderr_of(&run).contains("complex"), "{}", stderr_of(&run));
+}
+
+/// Copies `name` from the hostile fixtures into a fresh folder where every file it
+/// could refer to (`secret.h5`, `raw.bin`) is a FIFO: opening one for reading would
+/// block, so a run that finishes proves no other file was opened.
+fn isolated(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::copy(hostile(name), &path).unwrap();
+    for other in ["secret.h5", "raw.bin"] {
+        let st = Command::new("mkfifo")
+            .arg(dir.path().join(other))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    (dir, path)
+}
+
+/// Runs a conversion of `input` that must fail quickly with exit 1 naming `names`.
+fn refused_without_opening_others(input: &Path, names: &[&str]) {
+    let out = input.with_extension("npz");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tf2npy"))
+        .arg(input)
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!(
+                "{}: hung (opened a FIFO standing in for another file?)",
+                input.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    for n in names {
+        assert!(
+            err.contains(n),
+            "{}: must name `{n}`: {err}",
+            input.display()
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn external_links_are_refused_without_opening_the_target() {
+    let (_d, p) = isolated("external_link.h5");
+    refused_without_opening_others(&p, &["external link", "secret.h5", "never opens"]);
+}
+
+#[test]
+fn soft_links_leaving_the_file_are_refused() {
+    let (_d, p) = isolated("soft_link_out.h5");
+    refused_without_opening_others(&p, &["soft link", "secret.h5"]);
+}
+
+#[test]
+fn external_storage_is_refused() {
+    let (_d, p) = isolated("external_storage.h5");
+    refused_without_opening_others(&p, &["`efl`", "external files", "never opens"]);
+}
+
+#[test]
+fn virtual_datasets_are_refused() {
+    let (_d, p) = isolated("virtual.h5");
+    refused_without_opening_others(&p, &["virtual dataset", "vds", "never opens"]);
+}
+
+#[test]
+fn a_shape_larger_than_the_stored_bytes_is_refused_before_allocation() {
+    // CVE-2026-0897: 2^40 float32 elements claimed, 4936 bytes stored. Under a 256 MiB
+    // address-space limit an allocation of the claimed size could not even be tried.
+    let dir = tempfile::tempdir().unwrap();
+    let input = hostile("huge_shape.h5");
+    let out = dir.path().join("o.npz");
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    for n in ["`w`", "4398046511104 bytes", "stores 4936"] {
+        assert!(err.contains(n), "must name `{n}`: {err}");
+    }
+    assert!(!out.exists());
+    assert_rejected(&input, &["huge_shape.h5", "`w`"], dir.path());
+}
+
+#[test]
+fn keras_name_clashes_are_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    let run = tf2npy([
+        fixtures().join("keras/name_clash.weights.h5").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert!(!run.status.success(), "{err}");
+    for n in [
+        "`layers/dense/vars/0`",
+        "`layers/dense_1/vars/0`",
+        "`dense/0`",
+    ] {
+        assert!(err.contains(n), "must name {n}: {err}");
+    }
+    assert!(!out.exists());
+    // Without --var-names the paths are unique.
+    ok([
+        fixtures().join("keras/name_clash.weights.h5").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+}
+
+/// Replaces every occurrence of the 8-byte little-endian `old` in `bytes` by `new`;
+/// returns how many there were.
+fn patch_u64(bytes: &mut [u8], old: u64, new: u64) -> usize {
+    let (o, n) = (old.to_le_bytes(), new.to_le_bytes());
+    let mut count = 0;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        if bytes[i..i + 8] == o {
+            bytes[i..i + 8].copy_from_slice(&n);
+            count += 1;
+            i += 8;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn a_dataset_larger_than_the_memory_budget_streams() {
+    // fixtures/keras/grow.h5: one float32 dataset of 1234 elements whose data ends the
+    // file. Grown to 640 MiB (shape and layout size patched, the file extended), it must
+    // convert under a 160 MiB address-space limit.
+    const N: u64 = 160 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures().join("keras/grow.h5")).unwrap();
+    let data_at = bytes.len() as u64 - 4936;
+    assert!(patch_u64(&mut bytes[..data_at as usize], 1234, N) >= 1);
+    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 4936, N * 4), 1);
+    let path = dir.path().join("big.h5");
+    std::fs::write(&path, &bytes).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(data_at + N * 4).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&(-7.25f32).to_le_bytes(), data_at + N * 4 - 4)
+        .unwrap();
+    let out = dir.path().join("big.npz");
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 163840; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .arg(&path)
+        .arg("-q")
+        .arg("-o")
+        .arg(&out)
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    // The member holds the whole tensor: first element 1.5, last -7.25.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut m = zip.by_name("w.npy").unwrap();
+    assert!(m.size() > N * 4);
+    let header = m.size() - N * 4;
+    let mut head = vec![0u8; header as usize + 4];
+    std::io::Read::read_exact(&mut m, &mut head).unwrap();
+    assert_eq!(&head[header as usize..], &1.5f32.to_le_bytes());
+    let mut rest = std::io::sink();
+    let mut tail = std::io::Read::take(&mut m, N * 4 - 8);
+    std::io::copy(&mut tail, &mut rest).unwrap();
+    let mut last = [0u8; 4];
+    std::io::Read::read_exact(&mut m, &mut last).unwrap();
+    assert_eq!(last, (-7.25f32).to_le_bytes());
+}
+
+#[test]
+fn sharding_maps_naming_files_outside_their_folder_are_refused() {
+    for shard in ["../secret.h5", "/etc/passwd", "sub/x.h5", ".."] {
+        let (dir, _) = isolated("external_link.h5");
+        let map = dir.path().join("m.weights.json");
+        let json = format!("{{\"metadata\": {{}}, \"weight_map\": {{\"/vars\": [\"{shard}\"]}}}}");
+        std::fs::write(&map, json).unwrap();
+        refused_without_opening_others(&map, &[shard, "not a plain file name"]);
+    }
+}
