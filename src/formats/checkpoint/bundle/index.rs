@@ -1,0 +1,351 @@
+//! Reading and validating a bundle's index: the header, every entry, the data shards they name, and the slices of partitioned tensors.
+
+use super::*;
+use crate::formats::checkpoint::slice_key::{check_cover, encode_tensor_name_slice, TensorSlice};
+use crate::formats::checkpoint::table::{show_key, Table};
+use crate::formats::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
+use crate::formats::tensor::tensorproto::{parse_dtype, parse_shape};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::io;
+
+/// Finds and measures data shards on first use and remembers them.
+struct Shards<'p> {
+    prefix: &'p Path,
+    num_shards: i32,
+    files: Vec<(PathBuf, u64)>,
+    slot: BTreeMap<i32, usize>,
+}
+
+/// The length of the data file `path`, or `None` if it does not exist.
+fn data_file_len(path: &Path) -> Result<Option<u64>> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(m.len())),
+        Ok(_) => Err(Error::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "a data file is expected here"),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+impl Shards<'_> {
+    fn get(&mut self, id: i32, ctx: &Ctx) -> Result<usize> {
+        if let Some(&s) = self.slot.get(&id) {
+            return Ok(s);
+        }
+        if id < 0 || id >= self.num_shards {
+            return Err(ctx.corrupt(format!(
+                "shard_id {id} is out of range: the header says there are {} data files",
+                self.num_shards
+            )));
+        }
+        let path = data_filename(self.prefix, id, self.num_shards);
+        let found = match data_file_len(&path)? {
+            Some(len) => Some((path.clone(), len)),
+            None => match find_renumbered_shard(self.prefix, id) {
+                Some(p) => data_file_len(&p)?.map(|len| (p, len)),
+                None => None,
+            },
+        };
+        let Some(file) = found else {
+            return Err(Error::io(
+                &path,
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "data file is missing{}",
+                        ctx.tensor
+                            .as_ref()
+                            .map(|t| format!(" (tensor `{t}` is stored in it)"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            ));
+        };
+        self.files.push(file);
+        let s = self.files.len() - 1;
+        self.slot.insert(id, s);
+        Ok(s)
+    }
+}
+
+/// `prefix.data-<id>-of-*` when exactly one such file exists: a merged bundle whose
+/// header shard count disagrees with the file names (tf-formats.md §2.1).
+fn find_renumbered_shard(prefix: &Path, id: i32) -> Option<PathBuf> {
+    let dir = match prefix.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let stem = prefix.file_name()?.to_str()?;
+    let want = format!("{stem}.data-{id:05}-of-");
+    let mut found = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(rest) = name.strip_prefix(&want) {
+            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(dir.join(name));
+            }
+        }
+    }
+    found
+}
+
+impl Bundle {
+    /// Opens the checkpoint `prefix` (`prefix.index` + data files); `user_path` is what
+    /// the user typed, reported by [`Container::path`].
+    pub fn open(user_path: &Path, prefix: &Path) -> Result<Bundle> {
+        let index_path = index_filename(prefix);
+        let table = Table::open(&index_path)?;
+        let ctx = Ctx::file(&index_path);
+        let mut scan = table.scan();
+        let (key, value) = scan
+            .next()
+            .ok_or_else(|| ctx.corrupt("the index is empty: it has no header entry"))??;
+        if !key.is_empty() {
+            return Err(ctx.corrupt(format!(
+                "the first key is {}, not the header entry (the empty key)",
+                show_key(&key)
+            )));
+        }
+        if value.first() == Some(&0x0a) {
+            return Err(ctx.unsupported(
+                "this `.index` file holds a V1 checkpoint (SavedTensorSlices); pass the V1 file itself (a V1 checkpoint has no .index/.data files)",
+            ));
+        }
+        let header = BundleHeaderProto::decode(value.as_slice()).map_err(|e| {
+            ctx.corrupt(format!("the header entry is not a BundleHeaderProto: {e}"))
+        })?;
+        crate::formats::check_versions(
+            header.version.as_ref(),
+            "bundle",
+            BUNDLE_VERSION,
+            BUNDLE_MIN_PRODUCER,
+            &ctx,
+        )?;
+        match Endianness::try_from(header.endianness) {
+            Ok(Endianness::Little) => {}
+            Ok(Endianness::Big) => {
+                return Err(ctx.unsupported(
+                    "this checkpoint was written on a big-endian machine; big-endian \
+                     checkpoints are not supported",
+                ))
+            }
+            Err(_) => {
+                return Err(ctx.corrupt(format!(
+                    "the header has an unknown endianness value {}",
+                    header.endianness
+                )))
+            }
+        }
+        let mut raw: Vec<(Vec<u8>, BundleEntryProto)> = Vec::new();
+        for kv in scan {
+            let (key, value) = kv?;
+            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
+                ctx.tensor(&String::from_utf8_lossy(&key))
+                    .corrupt(format!("the index entry is not a BundleEntryProto: {e}"))
+            })?;
+            raw.push((key, entry));
+        }
+        let mut shards = Shards {
+            prefix,
+            num_shards: header.num_shards,
+            files: Vec::new(),
+            slot: BTreeMap::new(),
+        };
+        // Keys of slice entries, hidden from the listing as TF does (§3.5).
+        let mut hidden = std::collections::HashSet::new();
+        for (key, e) in &raw {
+            for sp in &e.slices {
+                hidden.insert(encode_tensor_name_slice(key, &TensorSlice::from_proto(sp)));
+            }
+        }
+        let mut listed: Vec<(Entry, Source)> = Vec::new();
+        for (key, e) in &raw {
+            if hidden.contains(key) {
+                continue;
+            }
+            let name = String::from_utf8_lossy(key).into_owned();
+            let tctx = ctx.tensor(&name);
+            listed.push(describe(key, &name, e, &raw, &mut shards, &tctx)?);
+        }
+        listed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let (entries, sources) = listed.into_iter().unzip();
+        let other_files = unreferenced_shards(&shards);
+        Ok(Bundle {
+            path: user_path.to_path_buf(),
+            index_len: table.file_len(),
+            index_path,
+            shards: shards.files,
+            other_files,
+            entries,
+            sources,
+        })
+    }
+}
+
+/// Data files `0..num_shards` that exist but hold no listed tensor (probing at most a
+/// few thousand names).
+fn unreferenced_shards(shards: &Shards<'_>) -> Vec<(PathBuf, u64)> {
+    const MAX_PROBE: i32 = 4096;
+    let mut out = Vec::new();
+    for id in 0..shards.num_shards.min(MAX_PROBE) {
+        if shards.slot.contains_key(&id) {
+            continue;
+        }
+        let p = data_filename(shards.prefix, id, shards.num_shards);
+        if let Ok(m) = std::fs::metadata(&p) {
+            if m.is_file() {
+                out.push((p, m.len()));
+            }
+        }
+    }
+    out
+}
+
+/// Validates the data range of a plain (or slice) entry holding `n` elements of
+/// `dtype`.
+fn plain_span(
+    e: &BundleEntryProto,
+    dtype: DataType,
+    shape: &[u64],
+    shards: &mut Shards<'_>,
+    ctx: &Ctx,
+) -> Result<Span> {
+    let n = num_elements(shape).ok_or_else(|| ctx.corrupt("element count overflows"))?;
+    let offset = u64::try_from(e.offset)
+        .map_err(|_| ctx.corrupt(format!("negative data offset {}", e.offset)))?;
+    let size =
+        u64::try_from(e.size).map_err(|_| ctx.corrupt(format!("negative data size {}", e.size)))?;
+    match dtype.storage_bytes() {
+        Some(elem) if n.checked_mul(elem) != Some(size) => {
+            return Err(ctx.corrupt(format!(
+                "the entry says {size} bytes, but {n} {dtype} elements of shape {shape:?} \
+                 take {}",
+                n.checked_mul(elem)
+                    .map_or("more than 2^64".to_string(), |b| b.to_string())
+            )));
+        }
+        None if dtype == DataType::String && n.checked_add(4).is_none_or(|min| size < min) => {
+            return Err(ctx.corrupt(format!(
+                "the entry says {size} bytes, too few for {n} strings (at least {} \
+                 bytes: one per length and a 4-byte checksum)",
+                n.saturating_add(4)
+            )));
+        }
+        _ => {}
+    }
+    let shard = shards.get(e.shard_id, ctx)?;
+    let (path, len) = &shards.files[shard];
+    if offset.checked_add(size).is_none_or(|end| end > *len) {
+        return Err(ctx.corrupt(format!(
+            "data at bytes [{offset}, {offset} + {size}) lies past the end of {} ({len} bytes)",
+            path.display(),
+        )));
+    }
+    Ok(Span {
+        shard,
+        offset,
+        size,
+        masked_crc: e.crc32c,
+    })
+}
+
+/// Validates the listed entry `key` and describes it.
+fn describe(
+    key: &[u8],
+    name: &str,
+    e: &BundleEntryProto,
+    raw: &[(Vec<u8>, BundleEntryProto)],
+    shards: &mut Shards<'_>,
+    ctx: &Ctx,
+) -> Result<(Entry, Source)> {
+    let dtype = parse_dtype(e.dtype, ctx)?;
+    let shape = parse_shape(e.shape.as_ref(), ctx)?;
+    let readable = dtype.is_convertible();
+    let mut entry = Entry {
+        name: name.to_string(),
+        dtype,
+        shape: shape.clone(),
+        stored_bytes: 0,
+        location: String::new(),
+        hidden: name == OBJECT_GRAPH_KEY,
+    };
+    if e.slices.is_empty() {
+        let span = plain_span(e, dtype, &shape, shards, ctx)?;
+        entry.stored_bytes = span.size;
+        entry.location = format!("shard {} @ {}", e.shard_id, span.offset);
+        let source = if readable {
+            Source::Plain(span)
+        } else {
+            Source::Unreadable
+        };
+        return Ok((entry, source));
+    }
+    let mut parts = Vec::with_capacity(e.slices.len());
+    let mut shard_ids = std::collections::BTreeSet::new();
+    for sp in &e.slices {
+        let slice = TensorSlice::from_proto(sp);
+        let text = slice.to_text();
+        let bx = slice.resolve(&shape).map_err(|m| ctx.corrupt(m))?;
+        let sctx = |m: String| ctx.corrupt(format!("slice `{text}`: {m}"));
+        let is_full = slice
+            .extents
+            .iter()
+            .all(|x| x.start == 0 && x.length.is_none());
+        let span = if is_full {
+            // TF reads a full stored slice from the full tensor's own entry.
+            shard_ids.insert(e.shard_id);
+            plain_span(e, dtype, &shape, shards, ctx)?
+        } else {
+            let skey = encode_tensor_name_slice(key, &slice);
+            let i = raw
+                .binary_search_by(|(k, _)| k.as_slice().cmp(&skey))
+                .map_err(|_| sctx(format!("no entry under its key {}", show_key(&skey))))?;
+            let se = &raw[i].1;
+            if !se.slices.is_empty() {
+                return Err(sctx("its entry is itself partitioned".to_string()));
+            }
+            let sdtype = parse_dtype(se.dtype, ctx)?;
+            if sdtype != dtype {
+                return Err(sctx(format!(
+                    "stored as {sdtype}, but the tensor is {dtype}"
+                )));
+            }
+            let want = box_shape(&bx);
+            let got = parse_shape(se.shape.as_ref(), ctx)?;
+            if got != want {
+                return Err(sctx(format!(
+                    "stored with shape {got:?}, but the slice has shape {want:?}"
+                )));
+            }
+            shard_ids.insert(se.shard_id);
+            plain_span(se, dtype, &want, shards, ctx)
+                .map_err(|e| e.with_detail_prefix(&format!("slice `{text}`")))?
+        };
+        parts.push(Part { text, bx, span });
+    }
+    let boxes: Vec<SliceBox> = parts.iter().map(|p| p.bx.clone()).collect();
+    check_cover(&shape, &boxes, |i| {
+        parts.get(i).map_or(String::new(), |p| p.text.clone())
+    })
+    .map_err(|m| ctx.corrupt(m))?;
+    entry.stored_bytes = parts.iter().map(|p| p.span.size).sum();
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    entry.location = format!(
+        "{} in {}",
+        plural(parts.len(), "slice"),
+        plural(shard_ids.len(), "shard")
+    );
+    let source = if readable {
+        Source::Sliced(parts)
+    } else {
+        Source::Unreadable
+    };
+    Ok((entry, source))
+}
