@@ -434,8 +434,8 @@ impl RunWalker {
     fn line_index(&self, at: &[u64]) -> u64 {
         let r = self.shape.len();
         let mut line = 0u64;
-        for d in 0..r.saturating_sub(1) {
-            line = line * self.shape[d] + at[d];
+        for (&dim, &x) in self.shape.iter().zip(at).take(r.saturating_sub(1)) {
+            line = line * dim + x;
         }
         line
     }
