@@ -125,7 +125,6 @@ impl BundleStrings {
                 "string length ",
                 (self.start, lengths_end),
                 unmask_crc(u32::from_le_bytes(stored)),
-                crc,
             ));
         }
         let data_start = r.offset();
@@ -187,7 +186,6 @@ impl StringRead for BundleStrings {
                         "",
                         (self.start, self.start + self.size),
                         expect,
-                        self.crc,
                     ));
                 }
             }

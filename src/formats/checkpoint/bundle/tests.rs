@@ -616,3 +616,44 @@ fn accepts_full_slices_from_the_full_entry() {
     assert_eq!(b.entries()[0].location, "1 slice in 1 shard");
     assert_eq!(fixed_bytes(&b, "f", true).unwrap(), iota_u16(3));
 }
+
+/// A checksum error names the file, the tensor and the stored checksum, never the one
+/// computed from the data: a CRC32C of a few bytes gives the bytes away (a data shard
+/// can be a symlink to any file).
+#[test]
+fn checksum_errors_do_not_leak_the_data() {
+    let secret = *b"k3y!";
+    let mut c = Ckpt::new(1);
+    c.add(b"t", DataType::Uint32, &[1], &secret, 0).crc32c = mask_crc(0x1234_5678);
+    let b = c.open().unwrap();
+    let err = fixed_bytes(&b, "t", true).unwrap_err().to_string();
+    let computed = crc32c::crc32c(&secret);
+    for form in [
+        format!("{computed:#010x}"),
+        format!("{computed:x}"),
+        computed.to_string(),
+    ] {
+        assert!(!err.contains(&form), "{err} leaks {form}");
+    }
+    assert!(
+        err.contains("model.ckpt.data-00000-of-00001: tensor `t`"),
+        "{err}"
+    );
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains("expected 0x12345678"), "{err}");
+
+    // The string length checksum, and the checksum of the string bytes.
+    let mut c = Ckpt::new(1);
+    c.add_strings(b"s", &[1], &[&secret], 0);
+    c.write();
+    let s = c.entries[b"s".as_slice()].clone();
+    let p = data_filename(&c.prefix(), 0, 1);
+    let mut d = std::fs::read(&p).unwrap();
+    d[s.offset as usize + 1] ^= 1; // the stored length checksum
+    std::fs::write(&p, &d).unwrap();
+    let b = Bundle::open(&c.prefix(), &c.prefix()).unwrap();
+    let err = strings(&b, "s", true).unwrap_err().to_string();
+    let len_crc = crc32c::crc32c(&4u32.to_le_bytes());
+    assert!(err.contains("string length checksum mismatch"), "{err}");
+    assert!(!err.contains(&format!("{len_crc:#010x}")), "{err}");
+}
