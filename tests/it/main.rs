@@ -1,6 +1,7 @@
 //! tf2npy's integration tests: one test binary, modules per area.
 
 mod big;
+mod bounded;
 mod bundle_writer;
 mod cli;
 mod common;

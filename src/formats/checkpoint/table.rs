@@ -685,7 +685,10 @@ pub(crate) mod tests {
         let mut b = plain();
         b[3] ^= 0x40;
         let err = err_of(&b);
-        assert!(err.contains("block checksum mismatch (expected 0x"), "{err}");
+        assert!(
+            err.contains("block checksum mismatch (expected 0x"),
+            "{err}"
+        );
         // Only the stored checksum: the computed one would give the block away.
         assert!(!err.contains("computed"), "{err}");
     }

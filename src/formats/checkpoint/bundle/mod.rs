@@ -41,8 +41,11 @@ pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
 const TENSOR_BUFFER: usize = 1 << 20;
 /// Read buffer of each cursor of a string tensor.
 const STRING_BUFFER: usize = 256 << 10;
-/// Read buffer of each slice of a partitioned tensor (memory grows with the slice count).
+/// Largest read buffer of one slice of a partitioned tensor.
 const SLICE_BUFFER: usize = 64 << 10;
+/// What the read buffers of one partitioned tensor's slices may take together, when
+/// every slice is being read at once (slices side by side on every line).
+const SLICE_BUDGET: usize = 16 << 20;
 /// The advice appended to every checksum error.
 const NO_VERIFY_HINT: &str = "(use --no-verify only to recover data from a damaged checkpoint)";
 
@@ -172,21 +175,22 @@ impl Container for Bundle {
             Source::Sliced(parts) => {
                 let boxes: Vec<SliceBox> = parts.iter().map(|p| p.bx.clone()).collect();
                 let labels: Vec<String> = parts.iter().map(|p| p.text.clone()).collect();
+                let cap = read::slice_buffer(parts.len());
                 if entry.dtype == DataType::String {
                     let mut streams: Vec<Box<dyn StringRead>> = Vec::with_capacity(parts.len());
                     for p in parts {
-                        let file = self.shard_file(p.span.shard, &mut files)?;
-                        let pn = num_elements(&box_shape(&p.bx)).unwrap_or(0);
-                        let label = format!("slice `{}`: ", p.text);
-                        streams.push(Box::new(BundleStrings::new(
-                            file,
-                            &p.span,
-                            pn,
-                            name,
-                            &label,
+                        streams.push(Box::new(strings::LazyStrings {
+                            file: self.shard_file(p.span.shard, &mut files)?,
+                            span: &p.span,
+                            n: num_elements(&box_shape(&p.bx)).unwrap_or(0),
+                            tensor: name,
+                            text: &p.text,
                             verify,
-                            SLICE_BUFFER,
-                        )));
+                            cap,
+                            open: None,
+                            max_len: None,
+                            done: false,
+                        }));
                     }
                     let s = AssembledStrings::new(&entry.shape, boxes, streams, labels, tctx);
                     Ok(RawTensor::Strings(Box::new(s)))
@@ -197,16 +201,16 @@ impl Container for Bundle {
                         .ok_or_else(|| tctx.unsupported("variable-size dtype"))?;
                     let mut streams: Vec<Box<dyn ByteStream>> = Vec::with_capacity(parts.len());
                     for p in parts {
-                        let file = self.shard_file(p.span.shard, &mut files)?;
-                        let label = format!("slice `{}`: ", p.text);
-                        streams.push(Box::new(SpanStream::new(
-                            file,
-                            &p.span,
-                            name,
-                            &label,
+                        streams.push(Box::new(read::LazySpan {
+                            file: self.shard_file(p.span.shard, &mut files)?,
+                            span: &p.span,
+                            tensor: name,
+                            text: &p.text,
                             verify,
-                            SLICE_BUFFER,
-                        )?));
+                            cap,
+                            open: None,
+                            done: false,
+                        }));
                     }
                     let s = AssembledBytes::new(&entry.shape, boxes, streams, elem, labels, tctx);
                     Ok(RawTensor::Fixed(Box::new(s)))

@@ -103,3 +103,53 @@ impl ByteStream for SpanStream {
         Ok(0)
     }
 }
+
+/// The read buffer of each slice of a partitioned tensor with `n` slices: 64 KiB while
+/// that keeps every slice's buffer within [`SLICE_BUDGET`] together, a share of the
+/// budget (at least 1 KiB) beyond. Reads of a whole run bypass the buffer, so a small
+/// one costs only when many slices are interleaved on every line.
+pub(super) fn slice_buffer(n: usize) -> usize {
+    (SLICE_BUDGET / n.max(1)).clamp(1 << 10, SLICE_BUFFER)
+}
+
+/// One slice's bytes: its [`SpanStream`] is made on first read and dropped at its end,
+/// so only slices being read hold a buffer and a label.
+pub(super) struct LazySpan<'a> {
+    pub(super) file: Arc<InputFile>,
+    pub(super) span: &'a Span,
+    pub(super) tensor: &'a str,
+    pub(super) text: &'a str,
+    pub(super) verify: bool,
+    pub(super) cap: usize,
+    pub(super) open: Option<SpanStream>,
+    pub(super) done: bool,
+}
+
+impl ByteStream for LazySpan<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let s = match &mut self.open {
+            Some(s) => s,
+            None => {
+                let label = format!("slice `{}`: ", self.text);
+                let s = SpanStream::new(
+                    self.file.clone(),
+                    self.span,
+                    self.tensor,
+                    &label,
+                    self.verify,
+                    self.cap,
+                )?;
+                self.open.insert(s)
+            }
+        };
+        let n = s.read(buf)?;
+        if n == 0 {
+            self.open = None;
+            self.done = true;
+        }
+        Ok(n)
+    }
+}

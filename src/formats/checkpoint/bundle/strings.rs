@@ -221,3 +221,66 @@ impl StringRead for BundleStrings {
         Ok(true)
     }
 }
+
+/// One string slice: its [`BundleStrings`] is made when needed and dropped after the
+/// length pass of `max_len` and at its end, so only the slice being read holds buffers.
+pub(super) struct LazyStrings<'a> {
+    pub(super) file: Arc<InputFile>,
+    pub(super) span: &'a Span,
+    pub(super) n: u64,
+    pub(super) tensor: &'a str,
+    pub(super) text: &'a str,
+    pub(super) verify: bool,
+    pub(super) cap: usize,
+    pub(super) open: Option<BundleStrings>,
+    pub(super) max_len: Option<u64>,
+    pub(super) done: bool,
+}
+
+impl LazyStrings<'_> {
+    fn make(&self) -> BundleStrings {
+        let label = format!("slice `{}`: ", self.text);
+        BundleStrings::new(
+            self.file.clone(),
+            self.span,
+            self.n,
+            self.tensor,
+            &label,
+            self.verify,
+            self.cap,
+        )
+    }
+}
+
+impl StringRead for LazyStrings<'_> {
+    fn max_len(&mut self) -> Result<u64> {
+        if let Some(m) = self.max_len {
+            return Ok(m);
+        }
+        let m = match &mut self.open {
+            Some(s) => s.max_len()?,
+            None => self.make().max_len()?,
+        };
+        self.max_len = Some(m);
+        Ok(m)
+    }
+
+    fn next_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        if self.done {
+            out.clear();
+            return Ok(false);
+        }
+        if self.open.is_none() {
+            self.open = Some(self.make());
+        }
+        let more = match &mut self.open {
+            Some(s) => s.next_into(out)?,
+            None => false,
+        };
+        if !more {
+            self.open = None;
+            self.done = true;
+        }
+        Ok(more)
+    }
+}

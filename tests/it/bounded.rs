@@ -1,0 +1,135 @@
+//! Bounded work for crafted checkpoints (issue 15): time and memory grow with what the
+//! input really holds, not with the slice or entry count it claims. Inputs are made
+//! here; the child runs under `ulimit -v` as in `memory.rs`. Time figures live in
+//! `bench/slices.py` and BENCHMARKS.md, not here.
+
+use crate::bundle_writer::{mask, shape_proto, table};
+use prost::Message;
+use std::path::Path;
+use std::process::Command;
+use tf2npy::formats::checkpoint::slice_key::{encode_tensor_name_slice, Extent, TensorSlice};
+use tf2npy::formats::proto::{
+    tensor_slice_proto, BundleEntryProto, BundleHeaderProto, TensorSliceProto, VersionDef,
+};
+
+/// Runs tf2npy with `args` under a `ulimit -v` of `kib`.
+pub fn run_limited(kib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut script = format!("ulimit -v {kib} && exec \"$0\"");
+    for i in 1..=args.len() {
+        script.push_str(&format!(" \"${i}\""));
+    }
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .args(args)
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap()
+}
+
+fn slice_proto(b: &[(u64, u64)]) -> TensorSliceProto {
+    TensorSliceProto {
+        extent: b
+            .iter()
+            .map(|&(s, l)| tensor_slice_proto::Extent {
+                start: s as i64,
+                has_length: Some(tensor_slice_proto::extent::HasLength::Length(l as i64)),
+            })
+            .collect(),
+    }
+}
+
+/// Writes a one-shard V2 checkpoint holding tensor `name` (`dtype`, `shape`) as the
+/// slices `boxes`, slice `i` stored at `ranges[i]` = `(offset, size)` of `data` (ranges
+/// may alias), with each slice's CRC computed from its range.
+pub fn write_sliced(
+    prefix: &Path,
+    name: &str,
+    dtype: i32,
+    shape: &[u64],
+    boxes: &[Vec<(u64, u64)>],
+    ranges: &[(u64, u64)],
+    data: &[u8],
+) {
+    let header = BundleHeaderProto {
+        num_shards: 1,
+        endianness: 0,
+        version: Some(VersionDef {
+            producer: 1,
+            min_consumer: 0,
+            bad_consumers: vec![],
+        }),
+    };
+    let dims = |s: &[u64]| shape_proto(&s.iter().map(|&d| d as i64).collect::<Vec<_>>());
+    let mut entries = vec![(Vec::new(), header.encode_to_vec())];
+    let mut full = BundleEntryProto {
+        dtype,
+        shape: Some(dims(shape)),
+        ..Default::default()
+    };
+    let mut crcs = std::collections::HashMap::new();
+    for (b, &(off, size)) in boxes.iter().zip(ranges) {
+        let sp = slice_proto(b);
+        let ts = TensorSlice {
+            extents: b
+                .iter()
+                .map(|&(s, l)| Extent {
+                    start: s as i64,
+                    length: Some(l as i64),
+                })
+                .collect(),
+        };
+        let crc = *crcs
+            .entry((off, size))
+            .or_insert_with(|| crc32c::crc32c(&data[off as usize..(off + size) as usize]));
+        let se = BundleEntryProto {
+            dtype,
+            shape: Some(dims(&b.iter().map(|&(_, l)| l).collect::<Vec<_>>())),
+            shard_id: 0,
+            offset: off as i64,
+            size: size as i64,
+            crc32c: mask(crc),
+            slices: vec![],
+        };
+        entries.push((
+            encode_tensor_name_slice(name.as_bytes(), &ts),
+            se.encode_to_vec(),
+        ));
+        full.slices.push(sp);
+    }
+    entries.push((name.as_bytes().to_vec(), full.encode_to_vec()));
+    entries.sort();
+    std::fs::write(
+        format!("{}.index", prefix.display()),
+        table(&entries, 16, true),
+    )
+    .unwrap();
+    std::fs::write(format!("{}.data-00000-of-00001", prefix.display()), data).unwrap();
+}
+
+/// 2,048 slices side by side, all aliasing one 64 KiB range: every line of the tensor
+/// crosses every slice, so all are read at once. Each slice used to get its own 64 KiB
+/// buffer (128 MiB here; 1.31 GB for the 20,000 slices of the report); the slices of a
+/// tensor now share a 16 MiB budget.
+#[test]
+fn slices_aliasing_one_range_share_a_buffer_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let (rows, n, w) = (2048u64, 2048u64, 8u64);
+    let data: Vec<u8> = (0..rows * w)
+        .flat_map(|i| (i as u32).to_le_bytes())
+        .collect();
+    let boxes: Vec<Vec<(u64, u64)>> = (0..n).map(|j| vec![(0, rows), (j * w, w)]).collect();
+    let ranges = vec![(0, data.len() as u64); n as usize];
+    write_sliced(&prefix, "t", 22, &[rows, n * w], &boxes, &ranges, &data);
+    let out = run_limited(
+        96 * 1024,
+        &[prefix.as_os_str(), "--verify".as_ref(), "-q".as_ref()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
