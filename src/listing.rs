@@ -22,7 +22,7 @@ pub fn to_json(container: &dyn Container, var_names: Option<&[Option<String>]>) 
                 "dtype": e.dtype.name(),
                 "shape": e.shape,
                 "bytes": e.stored_bytes,
-                "location": e.location,
+                "location": e.location.to_string(),
                 "hidden": e.hidden,
             });
             if let Some(names) = var_names {
@@ -54,7 +54,7 @@ pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>)
                 e.dtype.name().to_string(),
                 shape_text(&e.shape),
                 e.stored_bytes.to_string(),
-                e.location.clone(),
+                e.location.to_string(),
             ];
             if let Some(names) = var_names {
                 let v = names.get(i).cloned().flatten();

@@ -12,6 +12,52 @@ use tf2npy::formats::proto::{
     tensor_slice_proto, BundleEntryProto, BundleHeaderProto, TensorSliceProto, VersionDef,
 };
 
+/// The test binary's allocator: the system one, counting the bytes each thread has
+/// allocated and not freed, and the peak, so a test can bound what a library call
+/// holds (`heap_peak_during`).
+struct Counting;
+
+thread_local! {
+    static LIVE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    static PEAK: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = LIVE.try_with(|l| {
+        let now = l.get() + delta;
+        l.set(now);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+    });
+}
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        count(-(layout.size() as isize));
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count(new as isize - layout.size() as isize);
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its result and the most heap memory this thread held above
+/// what it held before, while `f` ran.
+fn heap_peak_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let base = LIVE.with(|l| l.get());
+    PEAK.with(|p| p.set(base));
+    let out = f();
+    let peak = PEAK.with(|p| p.get());
+    (out, (peak - base).max(0) as u64)
+}
+
 /// Runs tf2npy with `args` under a `ulimit -v` of `kib`.
 pub fn run_limited(kib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
     let mut script = format!("ulimit -v {kib} && exec \"$0\"");
@@ -131,5 +177,63 @@ fn slices_aliasing_one_range_share_a_buffer_budget() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Not a test: writes the inputs of `bench/slices.py` into `$TF2NPY_BENCH_DIR` for
+/// `$TF2NPY_BENCH_N` slices or entries (run by the script with `--ignored`):
+/// `rows` (`[N, 1]` uint32, one slice per row), `cols` (`[1, N]`, one slice per
+/// column) and `empty` (N empty float tensors, snappy index).
+#[test]
+#[ignore]
+fn make_bench_inputs() {
+    let (Ok(dir), Ok(n)) = (
+        std::env::var("TF2NPY_BENCH_DIR"),
+        std::env::var("TF2NPY_BENCH_N"),
+    ) else {
+        panic!("set TF2NPY_BENCH_DIR and TF2NPY_BENCH_N");
+    };
+    let dir = Path::new(&dir);
+    let n: u64 = n.parse().unwrap();
+    let data: Vec<u8> = (0..n).flat_map(|i| (i as u32).to_le_bytes()).collect();
+    let ranges: Vec<(u64, u64)> = (0..n).map(|i| (4 * i, 4)).collect();
+    let rows: Vec<Vec<(u64, u64)>> = (0..n).map(|i| vec![(i, 1), (0, 1)]).collect();
+    write_sliced(&dir.join("rows"), "t", 22, &[n, 1], &rows, &ranges, &data);
+    let cols: Vec<Vec<(u64, u64)>> = (0..n).map(|i| vec![(0, 1), (i, 1)]).collect();
+    write_sliced(&dir.join("cols"), "t", 22, &[1, n], &cols, &ranges, &data);
+    let empty: Vec<crate::bundle_writer::Tensor> = (0..n)
+        .map(|i| {
+            crate::bundle_writer::Tensor::new(&format!("layer_{i:08}/kernel"), 1, &[0], vec![])
+        })
+        .collect();
+    crate::bundle_writer::write_bundle(&dir.join("empty"), &empty, true);
+}
+
+/// Opening an index of 100,000 empty tensors holds at most 256 bytes per listed tensor
+/// at any time (name, shape, location and data range included). It used to keep every
+/// decoded index entry, then a second list of entries with a location string each
+/// (about 3.75 GB for the 6 MB snappy index of the report).
+#[test]
+fn listing_a_huge_index_holds_little_per_entry() {
+    use tf2npy::source::Container;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let n = 100_000usize;
+    let empty: Vec<crate::bundle_writer::Tensor> = (0..n)
+        .map(|i| {
+            crate::bundle_writer::Tensor::new(&format!("layer_{i:08}/kernel"), 1, &[0], vec![])
+        })
+        .collect();
+    crate::bundle_writer::write_bundle(&prefix, &empty, true);
+    drop(empty);
+    let (bundle, peak) = heap_peak_during(|| {
+        tf2npy::formats::checkpoint::bundle::Bundle::open(&prefix, &prefix).unwrap()
+    });
+    assert_eq!(bundle.entries().len(), n);
+    assert_eq!(bundle.entries()[7].location, "shard 0 @ 0");
+    let per_entry = peak / n as u64;
+    assert!(
+        per_entry <= 192,
+        "{peak} bytes at peak: {per_entry} per entry"
     );
 }

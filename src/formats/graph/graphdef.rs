@@ -118,7 +118,8 @@ impl ConstTensors {
                 "graph"
             },
             entry.location
-        );
+        )
+        .into();
         self.by_name.insert(name, self.entries.len());
         self.entries.push(entry);
         self.protos.push(tensor);

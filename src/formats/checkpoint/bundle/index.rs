@@ -5,6 +5,7 @@ use crate::formats::checkpoint::slice_key::{check_cover, encode_tensor_name_slic
 use crate::formats::checkpoint::table::{show_key, Table};
 use crate::formats::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
 use crate::formats::tensor::tensorproto::{parse_dtype, parse_shape};
+use crate::source::{FileUnit, Location};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::io;
@@ -143,39 +144,60 @@ impl Bundle {
                 )))
             }
         }
-        let mut raw: Vec<(Vec<u8>, BundleEntryProto)> = Vec::new();
-        for kv in scan {
-            let (key, value) = kv?;
-            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
-                ctx.tensor(&String::from_utf8_lossy(&key))
-                    .corrupt(format!("the index entry is not a BundleEntryProto: {e}"))
-            })?;
-            raw.push((key, entry));
-        }
         let mut shards = Shards {
             prefix,
             num_shards: header.num_shards,
             files: Vec::new(),
             slot: BTreeMap::new(),
         };
+        // One pass over the index. A plain entry is described as it is read and its
+        // proto dropped, so memory per listed tensor is its `Entry` and `Source`. Only
+        // partitioned entries and possible slice entries (their keys start with 0x00,
+        // §3.3) are kept for the second step, in key order for the lookups.
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
+        let mut deferred: Vec<(Vec<u8>, BundleEntryProto)> = Vec::new();
+        for kv in scan {
+            let (key, value) = kv?;
+            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
+                ctx.tensor(&String::from_utf8_lossy(&key))
+                    .corrupt(format!("the index entry is not a BundleEntryProto: {e}"))
+            })?;
+            if entry.slices.is_empty() && key.first() != Some(&0) {
+                let name = String::from_utf8_lossy(&key).into_owned();
+                let tctx = ctx.tensor(&name);
+                let (e, src) = describe(&key, name, &entry, &[], &mut shards, &tctx)?;
+                entries.push(e);
+                sources.push(src);
+            } else {
+                deferred.push((key, entry));
+            }
+        }
         // Keys of slice entries, hidden from the listing as TF does (§3.5).
         let mut hidden = std::collections::HashSet::new();
-        for (key, e) in &raw {
+        for (key, e) in &deferred {
             for sp in &e.slices {
                 hidden.insert(encode_tensor_name_slice(key, &TensorSlice::from_proto(sp)));
             }
         }
-        let mut listed: Vec<(Entry, Source)> = Vec::new();
-        for (key, e) in &raw {
+        for (key, e) in &deferred {
             if hidden.contains(key) {
                 continue;
             }
             let name = String::from_utf8_lossy(key).into_owned();
             let tctx = ctx.tensor(&name);
-            listed.push(describe(key, &name, e, &raw, &mut shards, &tctx)?);
+            let (e, src) = describe(key, name, e, &deferred, &mut shards, &tctx)?;
+            entries.push(e);
+            sources.push(src);
         }
-        listed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        let (entries, sources) = listed.into_iter().unzip();
+        drop(deferred);
+        if !entries.is_sorted_by(|a, b| a.name <= b.name) {
+            let mut listed: Vec<(Entry, Source)> = entries.into_iter().zip(sources).collect();
+            listed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            (entries, sources) = listed.into_iter().unzip();
+        }
+        entries.shrink_to_fit();
+        sources.shrink_to_fit();
         let other_files = unreferenced_shards(&shards);
         Ok(Bundle {
             path: user_path.to_path_buf(),
@@ -249,7 +271,7 @@ fn plain_span(
         )));
     }
     Ok(Span {
-        shard,
+        shard: u32::try_from(shard).map_err(|_| ctx.corrupt("too many data files"))?,
         offset,
         size,
         masked_crc: e.crc32c,
@@ -259,7 +281,7 @@ fn plain_span(
 /// Validates the listed entry `key` and describes it.
 fn describe(
     key: &[u8],
-    name: &str,
+    name: String,
     e: &BundleEntryProto,
     raw: &[(Vec<u8>, BundleEntryProto)],
     shards: &mut Shards<'_>,
@@ -269,17 +291,20 @@ fn describe(
     let shape = parse_shape(e.shape.as_ref(), ctx)?;
     let readable = dtype.is_convertible();
     let mut entry = Entry {
-        name: name.to_string(),
+        hidden: name == OBJECT_GRAPH_KEY,
+        name,
         dtype,
         shape: shape.clone(),
         stored_bytes: 0,
-        location: String::new(),
-        hidden: name == OBJECT_GRAPH_KEY,
+        location: Location::None,
     };
     if e.slices.is_empty() {
         let span = plain_span(e, dtype, &shape, shards, ctx)?;
         entry.stored_bytes = span.size;
-        entry.location = format!("shard {} @ {}", e.shard_id, span.offset);
+        entry.location = Location::Shard {
+            shard: e.shard_id,
+            offset: span.offset,
+        };
         let source = if readable {
             Source::Plain(span)
         } else {
@@ -336,12 +361,11 @@ fn describe(
     })
     .map_err(|m| ctx.corrupt(m))?;
     entry.stored_bytes = parts.iter().map(|p| p.span.size).sum();
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    entry.location = format!(
-        "{} in {}",
-        plural(parts.len(), "slice"),
-        plural(shard_ids.len(), "shard")
-    );
+    entry.location = Location::Slices {
+        slices: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+        files: u32::try_from(shard_ids.len()).unwrap_or(u32::MAX),
+        unit: FileUnit::Shard,
+    };
     let source = if readable {
         Source::Sliced(parts)
     } else {

@@ -67,7 +67,7 @@ pub fn index_filename(prefix: &Path) -> PathBuf {
 #[derive(Clone, Debug)]
 struct Span {
     /// Index into `Bundle::shards`.
-    shard: usize,
+    shard: u32,
     offset: u64,
     size: u64,
     /// The stored (masked) CRC32C.
@@ -118,13 +118,13 @@ impl Bundle {
     }
 
     /// Opens shard `shard` for one tensor, reusing an already open file.
-    fn shard_file(&self, shard: usize, cache: &mut OpenFiles) -> Result<Arc<InputFile>> {
+    fn shard_file(&self, shard: u32, cache: &mut OpenFiles) -> Result<Arc<InputFile>> {
         if let Some(f) = cache.get(&shard) {
             return Ok(f.clone());
         }
         let (path, _) = self
             .shards
-            .get(shard)
+            .get(shard as usize)
             .ok_or_else(|| Error::usage("internal error: unknown shard"))?;
         let f = Arc::new(InputFile::open(path)?);
         cache.insert(shard, f.clone());
@@ -133,7 +133,7 @@ impl Bundle {
 }
 
 /// The data files one tensor's streams share.
-type OpenFiles = BTreeMap<usize, Arc<InputFile>>;
+type OpenFiles = BTreeMap<u32, Arc<InputFile>>;
 
 impl Container for Bundle {
     fn path(&self) -> &Path {
