@@ -4,8 +4,9 @@ usage: python3 bench/slices.py [N ...]     (default: 1000 10000 100000 1000000)
 
 For each N, crafted V2 checkpoints are written by the test suite's bundle writer
 (`cargo test --test it make_bench_inputs -- --ignored`): `rows` ([N, 1] uint32 saved as
-one slice per row), `cols` ([1, N], one slice per column) and `empty` (N empty float32
-tensors, snappy index). Then the release binary (`cargo build --release` first) runs
+one slice per row), `cols` ([1, N], one slice per column), `v1rows.ckpt` (a V1
+checkpoint of [N, 1] float32, one slice per row) and `empty` (N empty float32 tensors,
+snappy index). Then the release binary (`cargo build --release` first) runs
 `--list`, `--verify` and a conversion to .npz on each, 3 times; the table gives the
 median wall time, the median user+sys CPU time and the largest peak RSS
 (`/usr/bin/time -v`). Near-linear scaling: time per slice stays flat as N grows
@@ -45,7 +46,7 @@ def main():
             subprocess.run(
                 ["cargo", "test", "-q", "--test", "it", "make_bench_inputs", "--", "--ignored"],
                 cwd=ROOT, env=env, check=True, capture_output=True)
-            for inp in ["rows", "cols", "empty"]:
+            for inp in ["rows", "cols", "v1rows.ckpt", "empty"]:
                 prefix = os.path.join(d, inp)
                 ops = [("--list", [prefix, "--list"]), ("--verify", [prefix, "--verify", "-q"])]
                 if inp != "empty":

@@ -145,13 +145,78 @@ pub fn write_sliced(
         full.slices.push(sp);
     }
     entries.push((name.as_bytes().to_vec(), full.encode_to_vec()));
+    // A slice listed twice is stored once (a table holds each key once).
     entries.sort();
+    entries.dedup_by(|a, b| a.0 == b.0);
     std::fs::write(
         format!("{}.index", prefix.display()),
         table(&entries, 16, true),
     )
     .unwrap();
     std::fs::write(format!("{}.data-00000-of-00001", prefix.display()), data).unwrap();
+}
+
+/// Writes a V1 checkpoint (`SavedTensorSlices` table) at `path` holding float tensor
+/// `name` of `shape` as the slices `boxes`, slice `i` holding `values(i)`.
+pub fn write_v1_sliced(
+    path: &Path,
+    name: &str,
+    shape: &[u64],
+    boxes: &[Vec<(u64, u64)>],
+    values: impl Fn(usize) -> Vec<f32>,
+) {
+    use tf2npy::formats::proto::{
+        SavedSlice, SavedSliceMeta, SavedTensorSliceMeta, SavedTensorSlices, TensorProto,
+    };
+    let dims = |s: &[u64]| shape_proto(&s.iter().map(|&d| d as i64).collect::<Vec<_>>());
+    let meta = SavedTensorSlices {
+        meta: Some(SavedTensorSliceMeta {
+            tensor: vec![SavedSliceMeta {
+                name: name.into(),
+                shape: Some(dims(shape)),
+                r#type: 1,
+                slice: boxes.iter().map(|b| slice_proto(b)).collect(),
+            }],
+            versions: Some(VersionDef {
+                producer: 1,
+                ..Default::default()
+            }),
+        }),
+        data: None,
+    };
+    let mut entries = vec![(Vec::new(), meta.encode_to_vec())];
+    for (i, b) in boxes.iter().enumerate() {
+        let ts = TensorSlice {
+            extents: b
+                .iter()
+                .map(|&(s, l)| Extent {
+                    start: s as i64,
+                    length: Some(l as i64),
+                })
+                .collect(),
+        };
+        let rec = SavedTensorSlices {
+            meta: None,
+            data: Some(SavedSlice {
+                name: name.into(),
+                slice: Some(slice_proto(b)),
+                data: Some(TensorProto {
+                    dtype: 1,
+                    tensor_shape: Some(dims(&b.iter().map(|&(_, l)| l).collect::<Vec<_>>())),
+                    float_val: values(i),
+                    ..Default::default()
+                }),
+            }),
+        };
+        entries.push((
+            encode_tensor_name_slice(name.as_bytes(), &ts),
+            rec.encode_to_vec(),
+        ));
+    }
+    // A slice listed twice is stored once (a table holds each key once).
+    entries.sort();
+    entries.dedup_by(|a, b| a.0 == b.0);
+    std::fs::write(path, table(&entries, 16, true)).unwrap();
 }
 
 /// 2,048 slices side by side, all aliasing one 64 KiB range: every line of the tensor
@@ -183,7 +248,8 @@ fn slices_aliasing_one_range_share_a_buffer_budget() {
 /// Not a test: writes the inputs of `bench/slices.py` into `$TF2NPY_BENCH_DIR` for
 /// `$TF2NPY_BENCH_N` slices or entries (run by the script with `--ignored`):
 /// `rows` (`[N, 1]` uint32, one slice per row), `cols` (`[1, N]`, one slice per
-/// column) and `empty` (N empty float tensors, snappy index).
+/// column), `v1rows.ckpt` (V1 `[N, 1]` float, one slice per row) and `empty` (N empty
+/// float tensors, snappy index).
 #[test]
 #[ignore]
 fn make_bench_inputs() {
@@ -201,6 +267,9 @@ fn make_bench_inputs() {
     write_sliced(&dir.join("rows"), "t", 22, &[n, 1], &rows, &ranges, &data);
     let cols: Vec<Vec<(u64, u64)>> = (0..n).map(|i| vec![(0, 1), (i, 1)]).collect();
     write_sliced(&dir.join("cols"), "t", 22, &[1, n], &cols, &ranges, &data);
+    write_v1_sliced(&dir.join("v1rows.ckpt"), "t", &[n, 1], &rows, |i| {
+        vec![i as f32]
+    });
     let empty: Vec<crate::bundle_writer::Tensor> = (0..n)
         .map(|i| {
             crate::bundle_writer::Tensor::new(&format!("layer_{i:08}/kernel"), 1, &[0], vec![])

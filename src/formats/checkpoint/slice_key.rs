@@ -342,7 +342,8 @@ fn tiles(shape: &[u64], boxes: &[SliceBox]) -> Option<bool> {
 }
 
 /// Two boxes with elements in common, if some are found: exact duplicates by sorting,
-/// then pairs along the first dimension, within [`MAX_PAIR_CHECKS`] comparisons.
+/// then pairs along the dimension with the most distinct starts, within
+/// [`MAX_PAIR_CHECKS`] comparisons.
 fn find_overlap(boxes: &[SliceBox]) -> Option<(usize, usize)> {
     let mut order: Vec<usize> = (0..boxes.len())
         .filter(|&i| box_volume(&boxes[i]) != Some(0))
@@ -351,14 +352,22 @@ fn find_overlap(boxes: &[SliceBox]) -> Option<(usize, usize)> {
     if let Some(w) = order.windows(2).find(|w| boxes[w[0]] == boxes[w[1]]) {
         return Some((w[0], w[1]));
     }
-    let start0 = |i: usize| boxes[i].first().map_or(0, |&(s, _)| s);
-    let end0 = |i: usize| boxes[i].first().map_or(1, |&(s, l)| s + l);
-    order.sort_by_key(|&i| start0(i));
+    let rank = boxes.first().map_or(0, Vec::len);
+    let distinct = |d: usize| {
+        let mut s: Vec<u64> = order.iter().map(|&i| boxes[i][d].0).collect();
+        s.sort_unstable();
+        s.dedup();
+        s.len()
+    };
+    let d = (0..rank).max_by_key(|&d| distinct(d)).unwrap_or(0);
+    let start = |i: usize| boxes[i].get(d).map_or(0, |&(s, _)| s);
+    let end = |i: usize| boxes[i].get(d).map_or(1, |&(s, l)| s + l);
+    order.sort_by_key(|&i| start(i));
     let mut checks = 0u64;
     for (a, &i) in order.iter().enumerate() {
         for &j in &order[a + 1..] {
             checks += 1;
-            if start0(j) >= end0(i) || checks > MAX_PAIR_CHECKS {
+            if start(j) >= end(i) || checks > MAX_PAIR_CHECKS {
                 break;
             }
             let overlap = boxes[i]
