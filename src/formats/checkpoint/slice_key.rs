@@ -191,9 +191,10 @@ pub fn box_volume(b: &[(u64, u64)]) -> Option<u64> {
     b.iter().try_fold(1u64, |acc, &(_, l)| acc.checked_mul(l))
 }
 
-/// Most `u64` words the exact cover test may use for its corner terms (64 MiB); a
-/// layout needing more is checked pairwise within [`MAX_PAIR_CHECKS`] instead.
-const MAX_TERM_WORDS: u64 = 1 << 23;
+/// Most `u64` words the exact cover test may use for its corner terms (128 MiB, e.g.
+/// a 2,000 x 1,000 grid of slices); a layout needing more is checked pairwise within
+/// [`MAX_PAIR_CHECKS`] instead, and refused if that does not decide.
+const MAX_TERM_WORDS: u64 = 1 << 24;
 /// Most box comparisons made to find an overlapping pair.
 const MAX_PAIR_CHECKS: u64 = 1 << 24;
 
@@ -224,25 +225,52 @@ pub fn check_cover(
     if total == 0 {
         return Ok(());
     }
-    if sum == total && tiles(shape, boxes) == Some(true) {
+    let exact = if sum == total {
+        tiles(shape, boxes)
+    } else {
+        Some(false)
+    };
+    if exact == Some(true) {
         return Ok(());
     }
     // Overlaps first: a duplicated slice is reported as such rather than as a miscount.
     match find_overlap(boxes) {
-        Some((i, j)) => Err(format!(
+        Overlap::Found(i, j) => Err(format!(
             "slices `{}` and `{}` overlap",
             describe(i.min(j)),
             describe(i.max(j))
         )),
-        None if sum != total => Err(format!(
+        _ if sum != total => Err(format!(
             "the slices hold {sum} elements but the tensor has {total}: they do not cover it"
         )),
-        None => Err(format!(
+        // Too many corner terms, but no two boxes overlap and the volumes add up.
+        Overlap::None if exact.is_none() => Ok(()),
+        Overlap::None => Err(format!(
+            "the {} slices hold {sum} elements, as many as the tensor, but overlap and leave \
+             gaps",
+            boxes.len()
+        )),
+        Overlap::Unknown if exact.is_none() => Err(format!(
+            "{} slices split along this many dimensions are too many to check for an exact \
+             cover within tf2npy's work limits",
+            boxes.len()
+        )),
+        Overlap::Unknown => Err(format!(
             "the {} slices hold {sum} elements, as many as the tensor, but overlap and leave \
              gaps",
             boxes.len()
         )),
     }
+}
+
+/// What the search for overlapping slices found.
+enum Overlap {
+    /// These two overlap.
+    Found(usize, usize),
+    /// No two overlap (the search was complete).
+    None,
+    /// The search stopped at [`MAX_PAIR_CHECKS`].
+    Unknown,
 }
 
 /// Whether `boxes` tile `shape` exactly (the corner test of [`check_cover`]), or `None`
@@ -344,13 +372,13 @@ fn tiles(shape: &[u64], boxes: &[SliceBox]) -> Option<bool> {
 /// Two boxes with elements in common, if some are found: exact duplicates by sorting,
 /// then pairs along the dimension with the most distinct starts, within
 /// [`MAX_PAIR_CHECKS`] comparisons.
-fn find_overlap(boxes: &[SliceBox]) -> Option<(usize, usize)> {
+fn find_overlap(boxes: &[SliceBox]) -> Overlap {
     let mut order: Vec<usize> = (0..boxes.len())
         .filter(|&i| box_volume(&boxes[i]) != Some(0))
         .collect();
     order.sort_by(|&a, &b| boxes[a].cmp(&boxes[b]));
     if let Some(w) = order.windows(2).find(|w| boxes[w[0]] == boxes[w[1]]) {
-        return Some((w[0], w[1]));
+        return Overlap::Found(w[0], w[1]);
     }
     let rank = boxes.first().map_or(0, Vec::len);
     let distinct = |d: usize| {
@@ -367,7 +395,10 @@ fn find_overlap(boxes: &[SliceBox]) -> Option<(usize, usize)> {
     for (a, &i) in order.iter().enumerate() {
         for &j in &order[a + 1..] {
             checks += 1;
-            if start(j) >= end(i) || checks > MAX_PAIR_CHECKS {
+            if checks > MAX_PAIR_CHECKS {
+                return Overlap::Unknown;
+            }
+            if start(j) >= end(i) {
                 break;
             }
             let overlap = boxes[i]
@@ -375,14 +406,11 @@ fn find_overlap(boxes: &[SliceBox]) -> Option<(usize, usize)> {
                 .zip(&boxes[j])
                 .all(|(&(s1, l1), &(s2, l2))| s1 < s2 + l2 && s2 < s1 + l1);
             if overlap {
-                return Some((i, j));
+                return Overlap::Found(i, j);
             }
         }
-        if checks > MAX_PAIR_CHECKS {
-            break;
-        }
     }
-    None
+    Overlap::None
 }
 
 /// Walks a tensor covered exactly once by boxes, in row-major order, as runs of
@@ -1113,6 +1141,27 @@ mod tests {
             }
         }
         assert!(ok > 500 && bad > 500, "{ok} tilings, {bad} others");
+    }
+
+    /// Boxes whose corner test would need too much memory (each partial in 23 of 24
+    /// dimensions: 2^23 terms each) are decided by the pairwise search instead.
+    #[test]
+    fn many_dimensional_slices_fall_back_to_the_pairwise_check() {
+        let rank = 24;
+        let shape = vec![2u64; rank];
+        let mut boxes: Vec<SliceBox> = (0..2u64)
+            .map(|i| {
+                (0..rank)
+                    .map(|d| if d == 0 { (i, 1) } else { (d as u64 % 2, 1) })
+                    .collect()
+            })
+            .collect();
+        assert!(tiles(&shape, &boxes).is_none());
+        let err = check_cover(&shape, &boxes, |i| i.to_string()).unwrap_err();
+        assert!(err.contains("do not cover"), "{err}");
+        boxes.push(boxes[0].clone());
+        let err = check_cover(&shape, &boxes, |i| i.to_string()).unwrap_err();
+        assert!(err.contains("overlap"), "{err}");
     }
 
     /// Row-major box list of a `rows x cols` grid of `h x w` tiles.
