@@ -9,7 +9,8 @@ checkpoint of [N, 1] float32, one slice per row) and `empty` (N empty float32 te
 snappy index). Then the release binary (`cargo build --release` first) runs
 `--list`, `--verify` and a conversion to .npz on each, 3 times; the table gives the
 median wall time, the median user+sys CPU time and the largest peak RSS
-(`/usr/bin/time -v`). Near-linear scaling: time per slice stays flat as N grows
+(`/usr/bin/time -v`; `BENCH_RUNS=1` for one run each, `TF2NPY_BIN` for another binary).
+Near-linear scaling: time per slice stays flat as N grows
 tenfold.
 """
 import os
@@ -20,8 +21,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "tf2npy")
-RUNS = 3
+BIN = os.environ.get("TF2NPY_BIN") or os.path.join(ROOT, "target", "release", "tf2npy")
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
 def timed(args):

@@ -173,15 +173,19 @@ impl Bundle {
                 deferred.push((key, entry));
             }
         }
-        // Keys of slice entries, hidden from the listing as TF does (§3.5).
-        let mut hidden = std::collections::HashSet::new();
+        // Slice entries are hidden from the listing as TF does (§3.5): a flag per kept
+        // entry, found by looking up every slice's key (no set of keys is built).
+        let mut hidden = vec![false; deferred.len()];
         for (key, e) in &deferred {
             for sp in &e.slices {
-                hidden.insert(encode_tensor_name_slice(key, &TensorSlice::from_proto(sp)));
+                let skey = encode_tensor_name_slice(key, &TensorSlice::from_proto(sp));
+                if let Ok(i) = deferred.binary_search_by(|(k, _)| k.as_slice().cmp(&skey)) {
+                    hidden[i] = true;
+                }
             }
         }
-        for (key, e) in &deferred {
-            if hidden.contains(key) {
+        for ((key, e), hidden) in deferred.iter().zip(hidden) {
+            if hidden {
                 continue;
             }
             let name = String::from_utf8_lossy(key).into_owned();
