@@ -156,7 +156,7 @@ impl Bundle {
         // §3.3) are kept for the second step, in key order for the lookups.
         let mut entries: Vec<Entry> = Vec::new();
         let mut sources: Vec<Source> = Vec::new();
-        let mut deferred: Vec<(Vec<u8>, BundleEntryProto)> = Vec::new();
+        let mut deferred: Vec<(Vec<u8>, Kept)> = Vec::new();
         for kv in scan {
             let (key, value) = kv?;
             let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
@@ -169,14 +169,19 @@ impl Bundle {
                 let (e, src) = describe(&key, name, &entry, &[], &mut shards, &tctx)?;
                 entries.push(e);
                 sources.push(src);
+            } else if entry.slices.is_empty() {
+                // Most likely a slice: its 20-odd encoded bytes take less than the proto.
+                drop(entry);
+                deferred.push((key, Kept::Encoded(value)));
             } else {
-                deferred.push((key, entry));
+                deferred.push((key, Kept::Decoded(Box::new(entry))));
             }
         }
         // Slice entries are hidden from the listing as TF does (§3.5): a flag per kept
         // entry, found by looking up every slice's key (no set of keys is built).
         let mut hidden = vec![false; deferred.len()];
         for (key, e) in &deferred {
+            let Kept::Decoded(e) = e else { continue };
             for sp in &e.slices {
                 let skey = encode_tensor_name_slice(key, &TensorSlice::from_proto(sp));
                 if let Ok(i) = deferred.binary_search_by(|(k, _)| k.as_slice().cmp(&skey)) {
@@ -190,7 +195,8 @@ impl Bundle {
             }
             let name = String::from_utf8_lossy(key).into_owned();
             let tctx = ctx.tensor(&name);
-            let (e, src) = describe(key, name, e, &deferred, &mut shards, &tctx)?;
+            let e = e.decode(&tctx)?;
+            let (e, src) = describe(key, name, &e, &deferred, &mut shards, &tctx)?;
             entries.push(e);
             sources.push(src);
         }
@@ -282,12 +288,33 @@ fn plain_span(
     })
 }
 
+/// An index entry kept for the second step of [`Bundle::open`].
+enum Kept {
+    /// An unpartitioned entry (most likely a slice), as stored.
+    Encoded(Vec<u8>),
+    /// A partitioned entry.
+    Decoded(Box<BundleEntryProto>),
+}
+
+impl Kept {
+    fn decode(&self, ctx: &Ctx) -> Result<std::borrow::Cow<'_, BundleEntryProto>> {
+        match self {
+            Kept::Decoded(e) => Ok(std::borrow::Cow::Borrowed(e)),
+            Kept::Encoded(v) => BundleEntryProto::decode(v.as_slice())
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| {
+                    ctx.corrupt(format!("the index entry is not a BundleEntryProto: {e}"))
+                }),
+        }
+    }
+}
+
 /// Validates the listed entry `key` and describes it.
 fn describe(
     key: &[u8],
     name: String,
     e: &BundleEntryProto,
-    raw: &[(Vec<u8>, BundleEntryProto)],
+    raw: &[(Vec<u8>, Kept)],
     shards: &mut Shards<'_>,
     ctx: &Ctx,
 ) -> Result<(Entry, Source)> {
@@ -336,7 +363,7 @@ fn describe(
             let i = raw
                 .binary_search_by(|(k, _)| k.as_slice().cmp(&skey))
                 .map_err(|_| sctx(format!("no entry under its key {}", show_key(&skey))))?;
-            let se = &raw[i].1;
+            let se = raw[i].1.decode(ctx)?;
             if !se.slices.is_empty() {
                 return Err(sctx("its entry is itself partitioned".to_string()));
             }
@@ -354,7 +381,7 @@ fn describe(
                 )));
             }
             shard_ids.insert(se.shard_id);
-            plain_span(se, dtype, &want, shards, ctx)
+            plain_span(&se, dtype, &want, shards, ctx)
                 .map_err(|e| e.with_detail_prefix(&format!("slice `{text}`")))?
         };
         parts.push(Part { text, bx, span });
