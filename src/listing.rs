@@ -45,10 +45,11 @@ pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>)
         head.insert(1, "VARIABLE");
     }
     let right = head.iter().position(|&h| h == "BYTES");
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
+    // Rows are made twice (widths, then lines) rather than held: memory stays at the
+    // output text for indexes of millions of entries.
+    let row = |i: usize| {
+        let e = &entries[i];
+        {
             let mut row = vec![
                 e.name.clone(),
                 e.dtype.name().to_string(),
@@ -61,11 +62,11 @@ pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>)
                 row.insert(1, v.unwrap_or_else(|| "-".to_string()));
             }
             row
-        })
-        .collect();
+        }
+    };
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
+    for i in 0..entries.len() {
+        for (w, c) in widths.iter_mut().zip(&row(i)) {
             *w = (*w).max(c.chars().count());
         }
     }
@@ -87,7 +88,8 @@ pub fn to_table(container: &dyn Container, var_names: Option<&[Option<String>]>)
         out.push('\n');
     };
     line(&head);
-    for r in &rows {
+    for i in 0..entries.len() {
+        let r = row(i);
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         line(&cells);
     }
