@@ -9,7 +9,11 @@
 //! dtype and shape, exact coverage). Reading then streams: [`SpanStream`] pulls a
 //! tensor's bytes with large positioned reads and checks its CRC32C before the final
 //! `Ok(0)`; [`BundleStrings`] walks the string layout of §2.6 with two cursors (lengths
-//! and bytes); sliced tensors are reassembled by [`crate::formats::checkpoint::slice_key`].
+//! and bytes); sliced tensors are reassembled by [`crate::formats::checkpoint::slice_key`]
+//! from slice streams opened on first read.
+//!
+//! Files: `index.rs` reads and validates the index, `read.rs` streams byte ranges,
+//! `strings.rs` string tensors, `tests.rs` the unit tests on hand-built bundles.
 
 mod index;
 mod read;
