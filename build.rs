@@ -12,6 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed=proto/{f}");
     }
     let fds = protox::compile(files, ["proto"])?;
-    prost_build::Config::new().compile_fds(fds)?;
+    prost_build::Config::new()
+        // An `AttrValue` holding its `TensorProto` inline would take 400 bytes for
+        // every attribute, however small (bounded decoding, src/formats/graph/prescan.rs).
+        .boxed(".tensorflow.AttrValue.value.tensor")
+        .compile_fds(fds)?;
     Ok(())
 }

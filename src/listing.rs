@@ -57,7 +57,7 @@ pub fn to_json_selected(
                 "dtype": e.dtype.name(),
                 "shape": e.shape,
                 "bytes": e.stored_bytes,
-                "location": e.location,
+                "location": e.location.to_string(),
                 "hidden": e.hidden,
             });
             if let Some(names) = var_names {
@@ -102,16 +102,18 @@ pub fn to_table_selected(
         head.insert(1, "VARIABLE");
     }
     let right = head.iter().position(|&h| h == "BYTES");
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|&(i, e)| {
+    // Rows are made twice (widths, then lines) rather than held: memory stays at the
+    // output text for indexes of millions of entries.
+    let row = |k: usize| {
+        let (i, e) = entries[k];
+        {
             // Names come from the input: escaped, so they cannot forge rows.
             let mut row = vec![
                 escape(&e.name).into_owned(),
                 e.dtype.name().to_string(),
                 shape_text(&e.shape),
                 e.stored_bytes.to_string(),
-                escape(&e.location).into_owned(),
+                escape(&e.location.to_string()).into_owned(),
             ];
             if let Some(names) = var_names {
                 let v = names.get(i).cloned().flatten();
@@ -119,11 +121,11 @@ pub fn to_table_selected(
                 row.insert(1, v.unwrap_or_else(|| "-".to_string()));
             }
             row
-        })
-        .collect();
+        }
+    };
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
+    for i in 0..entries.len() {
+        for (w, c) in widths.iter_mut().zip(&row(i)) {
             *w = (*w).max(c.chars().count());
         }
     }
@@ -145,7 +147,8 @@ pub fn to_table_selected(
         out.push('\n');
     };
     line(&head);
-    for r in &rows {
+    for i in 0..entries.len() {
+        let r = row(i);
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         line(&cells);
     }

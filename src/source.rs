@@ -19,10 +19,110 @@ pub struct Entry {
     /// Bytes the tensor occupies in the input (payload only).
     pub stored_bytes: u64,
     /// Where the bytes live, for humans: `shard 0 @ 1234`, `3 slices in 2 shards`, ...
-    pub location: String,
+    /// (any `String` converts: `location: text.into()`).
+    pub location: Location,
     /// Left out of whole-container conversions unless asked for (`--all`); e.g. the TF2
     /// `_CHECKPOINTABLE_OBJECT_GRAPH`.
     pub hidden: bool,
+}
+
+/// Where an entry's bytes live, for humans (`--list`). The common forms are kept as
+/// numbers and become text only when shown, so listing a huge index costs no string
+/// per entry for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Location {
+    /// Nothing to say (shown empty).
+    #[default]
+    None,
+    /// Any text, e.g. `sparse, 12 values`.
+    Text(Box<str>),
+    /// `shard SHARD @ OFFSET`: one range of a checkpoint's data file.
+    Shard {
+        /// The data file's shard number.
+        shard: i32,
+        /// The byte offset in it.
+        offset: u64,
+    },
+    /// `N slices in M UNITs`, e.g. `3 slices in 2 shards`.
+    Slices {
+        /// Number of slices.
+        slices: u32,
+        /// Number of files they are in.
+        files: u32,
+        /// What those files are called.
+        unit: FileUnit,
+    },
+}
+
+/// What [`Location::Slices`] calls the files slices are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileUnit {
+    /// `shard`: a V2 checkpoint's data files.
+    Shard,
+    /// `file`: a V1 checkpoint's files.
+    File,
+}
+
+impl From<String> for Location {
+    fn from(s: String) -> Self {
+        Location::Text(s.into_boxed_str())
+    }
+}
+
+impl From<&str> for Location {
+    fn from(s: &str) -> Self {
+        Location::Text(s.into())
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u32| if n == 1 { "" } else { "s" };
+        match self {
+            Location::None => Ok(()),
+            Location::Text(s) => f.write_str(s),
+            Location::Shard { shard, offset } => write!(f, "shard {shard} @ {offset}"),
+            Location::Slices {
+                slices,
+                files,
+                unit,
+            } => {
+                let unit = match unit {
+                    FileUnit::Shard => "shard",
+                    FileUnit::File => "file",
+                };
+                write!(
+                    f,
+                    "{slices} slice{} in {files} {unit}{}",
+                    plural(*slices),
+                    plural(*files)
+                )
+            }
+        }
+    }
+}
+
+/// Compares text written to it with a string, without allocating.
+struct Matches<'a>(&'a str);
+
+impl std::fmt::Write for Matches<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = self.0.strip_prefix(s).ok_or(std::fmt::Error)?;
+        Ok(())
+    }
+}
+
+impl PartialEq<str> for Location {
+    fn eq(&self, other: &str) -> bool {
+        let mut m = Matches(other);
+        std::fmt::Write::write_fmt(&mut m, format_args!("{self}")).is_ok() && m.0.is_empty()
+    }
+}
+
+impl PartialEq<&str> for Location {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
 }
 
 impl Entry {

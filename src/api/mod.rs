@@ -189,7 +189,7 @@ impl Options {
                     dtype: v.dtype,
                     shape,
                     stored_bytes: source.stored_bytes(container),
-                    location: String::new(),
+                    location: Default::default(),
                     hidden: false,
                 };
                 (entry, true)

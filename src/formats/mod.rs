@@ -285,10 +285,12 @@ mod tests {
         attr.insert(
             "value".to_string(),
             proto::AttrValue {
-                value: Some(proto::attr_value::Value::Tensor(proto::TensorProto {
-                    dtype: 1,
-                    ..Default::default()
-                })),
+                value: Some(proto::attr_value::Value::Tensor(Box::new(
+                    proto::TensorProto {
+                        dtype: 1,
+                        ..Default::default()
+                    },
+                ))),
             },
         );
         let g = proto::GraphDef {

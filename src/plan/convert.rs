@@ -419,7 +419,7 @@ mod tests {
             dtype: DataType::Double,
             shape: vec![0x5200_0000_0000_0003, 0],
             stored_bytes: 0,
-            location: String::new(),
+            location: Default::default(),
             hidden: false,
         };
         let raw = RawTensor::Fixed(Box::new(crate::stream::SliceStream::new(&[])));

@@ -496,7 +496,7 @@ mod tests {
                         dtype: *dt,
                         shape: shape.to_vec(),
                         stored_bytes: data.len() as u64,
-                        location: String::new(),
+                        location: Default::default(),
                         hidden: false,
                     })
                     .collect(),

@@ -154,7 +154,7 @@ pub fn open_group<'a>(
         dtype: vals.dtype,
         shape: dense_shape.clone(),
         stored_bytes: ix.stored_bytes + vals.stored_bytes + se.stored_bytes,
-        location: format!("sparse, {nnz} values"),
+        location: format!("sparse, {nnz} values").into(),
         hidden: false,
     };
     let raw = densify(
@@ -180,7 +180,7 @@ mod tests {
             dtype,
             shape: shape.to_vec(),
             stored_bytes: 0,
-            location: String::new(),
+            location: Default::default(),
             hidden: false,
         }
     }

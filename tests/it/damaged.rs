@@ -1122,3 +1122,56 @@ mod amplification {
         }
     }
 }
+
+/// Large slice sets (50,000 slices, one per column) with one slice duplicated, missing
+/// or moved, in a V2 bundle and in a V1 checkpoint: each fails at once with the cover
+/// error naming the slices (the cover check used to compare every pair of slices).
+#[test]
+fn large_slice_sets_with_a_bad_slice() {
+    use crate::bounded::{write_sliced, write_v1_sliced};
+    let n = 50_000u64;
+    let good: Vec<Vec<(u64, u64)>> = (0..n).map(|i| vec![(0, 1), (i, 1)]).collect();
+    let data: Vec<u8> = (0..n as u32).flat_map(|i| i.to_le_bytes()).collect();
+    type Edit = fn(&mut Vec<Vec<(u64, u64)>>);
+    let edits: [(&str, Edit, &[&str]); 3] = [
+        (
+            "duplicated",
+            |b| b.push(b[777].clone()),
+            &["slices `0,1:777,1` and `0,1:777,1` overlap"],
+        ),
+        (
+            "missing",
+            |b| {
+                b.remove(40_000);
+            },
+            &["hold 49999 elements but the tensor has 50000"],
+        ),
+        (
+            "moved",
+            |b| b[123][1].0 = 124,
+            &["slices `0,1:124,1` and `0,1:124,1` overlap"],
+        ),
+    ];
+    for (label, edit, what) in edits {
+        let mut boxes = good.clone();
+        edit(&mut boxes);
+        let c = Case::new();
+        let prefix = c.dir.path().join("ckpt");
+        let ranges: Vec<(u64, u64)> = boxes.iter().map(|b| (4 * b[1].0, 4)).collect();
+        write_sliced(&prefix, "t", 22, &[1, n], &boxes, &ranges, &data);
+        let want = Want {
+            file: "ckpt.index",
+            tensors: vec!["t".into()],
+            what,
+        };
+        c.fails(&format!("V2, {label}"), &prefix, &[], &want);
+        let v1 = c.dir.path().join("model.ckpt");
+        write_v1_sliced(&v1, "t", &[1, n], &boxes, |i| vec![boxes[i][1].0 as f32]);
+        let want = Want {
+            file: "model.ckpt",
+            tensors: vec!["t".into()],
+            what,
+        };
+        c.fails(&format!("V1, {label}"), &v1, &[], &want);
+    }
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod big;
+mod bounded;
 mod bundle_writer;
 mod cli;
 mod common;

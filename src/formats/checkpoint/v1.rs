@@ -156,10 +156,6 @@ struct Gathered {
     parts: Vec<Part>,
 }
 
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
 impl V1Checkpoint {
     /// Opens the V1 checkpoint made of exactly `files` (one table per shard; a single
     /// file for an unsharded save or when the user names one shard). `user_path` is
@@ -236,11 +232,11 @@ impl V1Checkpoint {
                 shape: g.shape,
                 // Records are varint-encoded; this is the size of the decoded values.
                 stored_bytes: g.dtype.storage_bytes().map_or(n, |b| n.saturating_mul(b)),
-                location: format!(
-                    "{} in {}",
-                    plural(g.parts.len(), "slice"),
-                    plural(nfiles, "file")
-                ),
+                location: crate::source::Location::Slices {
+                    slices: u32::try_from(g.parts.len()).unwrap_or(u32::MAX),
+                    files: u32::try_from(nfiles).unwrap_or(u32::MAX),
+                    unit: crate::source::FileUnit::File,
+                },
                 hidden: false,
             });
             tensors.push(Tensor {

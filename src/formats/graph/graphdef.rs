@@ -85,7 +85,7 @@ impl ConstTensors {
             return Err(ctx.corrupt(format!("a {op} node has no name")));
         }
         let tensor = match attr.remove("value").and_then(|a| a.value) {
-            Some(attr_value::Value::Tensor(t)) => t,
+            Some(attr_value::Value::Tensor(t)) => *t,
             _ => {
                 return Err(ctx
                     .tensor(&full)
@@ -118,7 +118,8 @@ impl ConstTensors {
                 "graph"
             },
             entry.location
-        );
+        )
+        .into();
         self.by_name.insert(name, self.entries.len());
         self.entries.push(entry);
         self.protos.push(tensor);
@@ -171,6 +172,7 @@ pub fn has_any_nodes(graph: &GraphDef) -> bool {
 /// Decodes `bytes` as a `GraphDef` if it is one: it must decode and have top-level
 /// nodes, each with a name and a plausible op. `Err` says why not.
 pub fn decode(bytes: &[u8]) -> std::result::Result<GraphDef, String> {
+    crate::formats::graph::prescan::check(bytes, &crate::formats::graph::prescan::GRAPH)?;
     let graph = GraphDef::decode(bytes).map_err(|e| e.to_string())?;
     if !has_top_level_nodes(&graph) {
         return Err("no top-level nodes, or nodes without a name or op".to_string());
@@ -239,7 +241,7 @@ mod tests {
             attr.insert(
                 "value".to_string(),
                 AttrValue {
-                    value: Some(attr_value::Value::Tensor(t)),
+                    value: Some(attr_value::Value::Tensor(Box::new(t))),
                 },
             );
         }

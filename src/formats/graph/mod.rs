@@ -2,4 +2,5 @@
 //! bundle), with their `Const` tensors.
 
 pub mod graphdef;
+pub mod prescan;
 pub mod savedmodel;

@@ -40,6 +40,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<SavedModel, String> {
         }
         None => return Err("empty".to_string()),
     }
+    crate::formats::graph::prescan::check(bytes, &crate::formats::graph::prescan::SAVED_MODEL)?;
     let model = SavedModel::decode(bytes).map_err(|e| e.to_string())?;
     if model.meta_graphs.is_empty() {
         return Err("no meta graphs".to_string());

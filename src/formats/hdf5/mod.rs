@@ -271,7 +271,7 @@ fn describe(
         dtype,
         shape,
         stored_bytes,
-        location,
+        location: location.into(),
         hidden: false,
     };
     let item = Item {

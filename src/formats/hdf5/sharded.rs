@@ -106,7 +106,7 @@ pub fn try_open(path: &Path) -> Result<Option<ShardedKeras>> {
                 .0
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned());
-            e.location = format!("{} {}", shard.unwrap_or_default(), e.location);
+            e.location = format!("{} {}", shard.unwrap_or_default(), e.location).into();
             e
         })
         .collect();

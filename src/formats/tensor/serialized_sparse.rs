@@ -161,7 +161,7 @@ pub fn detect(file: &TensorProtoFile, keep: bool) -> Result<Option<SerializedSpa
         dtype,
         shape,
         stored_bytes,
-        location: location.clone(),
+        location: location.clone().into(),
         hidden: false,
     };
     let rank = dense_shape.len() as u64;

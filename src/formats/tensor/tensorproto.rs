@@ -544,7 +544,8 @@ pub fn describe(tp: &TensorProto, name: &str, ctx: &Ctx) -> Result<Entry> {
             "typed fields".to_string()
         } else {
             "tensor_content".to_string()
-        },
+        }
+        .into(),
         hidden: false,
     })
 }
