@@ -33,7 +33,11 @@ fn message(err: &anyhow::Error, args: &Args) -> String {
         p.and_then(|p| p.to_str())
             .is_some_and(|p| !p.is_empty() && cause.contains(p))
     };
-    let output = args.output.as_deref().filter(|o| *o != "-").map(str::as_ref);
+    let output = args
+        .output
+        .as_deref()
+        .filter(|o| *o != "-")
+        .map(str::as_ref);
     if named(args.input.as_deref().map(|p| p.as_os_str())) || named(output) {
         cause
     } else {

@@ -92,7 +92,11 @@ fn fresh_folder() -> tempfile::TempDir {
         &d.join("saved_model"),
     );
     std::fs::copy(fixtures().join("graphdef/frozen.pb"), d.join("frozen.pb")).unwrap();
-    std::fs::copy(fixtures().join("keras/convnet.keras"), d.join("model.keras")).unwrap();
+    std::fs::copy(
+        fixtures().join("keras/convnet.keras"),
+        d.join("model.keras"),
+    )
+    .unwrap();
     std::fs::copy(
         fixtures().join("tensorproto/float32_2x3.pb"),
         d.join("tensor.pb"),
