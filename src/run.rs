@@ -6,7 +6,7 @@ use crate::formats;
 use crate::plan::convert::{to_numpy, ConvertOptions};
 use crate::plan::{self, Plan, SelectOptions, Source};
 use crate::source::Container;
-use crate::stream::ByteStream;
+use crate::stream::{ByteStream, PREFETCH_MIN};
 use crate::write::atomic::AtomicFile;
 use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
@@ -73,6 +73,8 @@ pub struct Job {
     pub convert: ConvertOptions,
     /// Deflate `.npz` members.
     pub compress: bool,
+    /// Deflate level 0-9 (`--compress-level`, implies `compress`); `None` is numpy's 6.
+    pub compress_level: Option<u32>,
     /// Threads for deflating (0 = one per core).
     pub threads: usize,
     /// Verify checksums while reading (on unless `--no-verify`).
@@ -218,7 +220,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         }
         (Mode::Convert | Mode::DryRun, OutputTarget::Npz(p)) => Box::new(NpzWriter::create(
             p,
-            Compression::new(job.compress, job.threads),
+            Compression::new(job.compress, job.compress_level, job.threads),
             job.force,
         )?),
         (Mode::Convert | Mode::DryRun, OutputTarget::Npy(p)) => {
@@ -348,9 +350,7 @@ fn write_all(
         let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let hasher = job.manifest.as_ref().map(|_| Sha256::new());
-        let copies = writer.copies_ranges()
-            && crate::write::kernel_copy_range(&*arr.data, arr.header.byte_len().unwrap_or(0))?
-                .is_some();
+        let len = arr.header.byte_len().unwrap_or(0);
         let write = |data: &mut dyn ByteStream| {
             let mut counted = Counted {
                 inner: data,
@@ -360,15 +360,17 @@ fn write_all(
             writer.add(&t.name, &arr.header, &mut counted)?;
             Ok(counted.hasher)
         };
-        let hasher = if copies {
-            // The writer copies the bytes in the kernel and reads them for the checks
-            // on a second thread itself.
+        // A stream that lends (a verbatim tensor: mapped windows of the data file) is
+        // checksummed and written from the same bytes on this thread, with no copy; so
+        // is a small tensor, and everything under --verify (nothing to overlap with).
+        // Otherwise (conversions, slices) reading, checksumming and converting run on
+        // a second thread, ahead of writing.
+        let ahead = job.mode != Mode::Verify && !arr.data.lends() && len >= PREFETCH_MIN;
+        let hasher = if ahead {
+            crate::stream::with_prefetch(arr.data, write)
+        } else {
             let mut data = arr.data;
             write(&mut *data)
-        } else {
-            // Reading (and checksumming, converting) runs on a second thread, ahead of
-            // writing.
-            crate::stream::with_prefetch(arr.data, write)
         }
         .map_err(|e| e.in_tensor(&entry.name))?;
         let bytes = arr.header.byte_len().unwrap_or(0);
@@ -450,10 +452,6 @@ impl ByteStream for Counted<'_, '_> {
 
     fn lends(&self) -> bool {
         self.inner.lends()
-    }
-
-    fn file_range(&self) -> Result<Option<crate::stream::FileRange>> {
-        self.inner.file_range()
     }
 
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {

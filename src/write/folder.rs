@@ -77,17 +77,13 @@ impl ArrayWriter for FolderWriter {
             create_dirs(parent, &mut self.created)?;
         }
         let file = AtomicFile::create(&path, self.force)?;
-        let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
+        let mut w = BufWriter::with_capacity(super::buffer_size(len), file.file()?);
         w.write_all(&header.to_bytes())
             .map_err(|e| Error::io(&path, e))?;
         copy_exact(data, &mut w, len, name, &path)?;
         w.flush().map_err(|e| Error::io(&path, e))?;
         self.pending.push(file);
         Ok(())
-    }
-
-    fn copies_ranges(&self) -> bool {
-        true
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

@@ -9,6 +9,13 @@
 //! 1 MiB blocks that costs well under 1% of ratio, and it keeps the compressor usable
 //! with every flate2 backend.
 //!
+//! A block that deflate does not shrink (random float32 mantissas at level 1, say) is
+//! replaced by stored deflate blocks (RFC 1951 §3.2.4: a header byte, LEN, NLEN and up
+//! to 65,535 raw bytes each; the previous block ended byte-aligned, so none needs
+//! padding), which cost 5 bytes per 64 KiB. Level 0 stores every block. The choice
+//! depends only on the block's bytes, so the output still does not depend on the
+//! thread count.
+//!
 //! Memory: at most `2 * threads` input blocks and as many compressed blocks are alive.
 
 use crate::error::{Error, Result};
@@ -70,13 +77,59 @@ impl Plan {
     }
 
     fn compressor(&self) -> Compress {
-        Compress::new(flate2::Compression::new(self.level), false)
+        Compress::new(flate2::Compression::new(self.level.min(9)), false)
     }
 }
 
-/// Compresses one block into `out` (cleared first): a fresh raw deflate stream, ended
-/// with a sync flush, or finished when `last`.
+/// Raw bytes per stored deflate block (LEN is 16 bits).
+const STORED_MAX: usize = 65_535;
+
+/// The size of `len` bytes as stored deflate blocks.
+fn stored_size(len: usize) -> usize {
+    len + 5 * len.div_ceil(STORED_MAX).max(1)
+}
+
+/// Writes `input` into `out` (cleared first) as stored deflate blocks, the last one
+/// final when `last`.
+fn store_block(input: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(stored_size(input.len()));
+    let pieces = input.len().div_ceil(STORED_MAX).max(1);
+    for i in 0..pieces {
+        let piece =
+            &input[(i * STORED_MAX).min(input.len())..((i + 1) * STORED_MAX).min(input.len())];
+        // BFINAL in bit 0, BTYPE 00, then padding to the byte boundary.
+        out.push(u8::from(last && i + 1 == pieces));
+        let n = piece.len() as u16;
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&(!n).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
+}
+
+/// Compresses one block into `out` (cleared first): a fresh raw deflate stream at
+/// `level`, ended with a sync flush, or finished when `last`; stored blocks instead
+/// when that is not larger (always at level 0).
 fn deflate_block(
+    c: &mut Compress,
+    level: u32,
+    input: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), CompressError> {
+    if level == 0 {
+        store_block(input, last, out);
+        return Ok(());
+    }
+    deflate_raw(c, input, last, out)?;
+    if out.len() >= stored_size(input.len()) {
+        store_block(input, last, out);
+    }
+    Ok(())
+}
+
+/// [`deflate_block`] without the stored fallback.
+fn deflate_raw(
     c: &mut Compress,
     input: &[u8],
     last: bool,
@@ -126,7 +179,7 @@ fn compress_inline(
         let len = plan.len(seq);
         input.resize(len, 0);
         fill(&mut input)?;
-        deflate_block(&mut c, &input, plan.is_last(seq), &mut out)
+        deflate_block(&mut c, plan.level, &input, plan.is_last(seq), &mut out)
             .map_err(|e| compress_error(path, e))?;
         sink(&out)?;
     }
@@ -166,7 +219,7 @@ impl Drop for PanicNotice {
 
 fn worker(level: u32, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
     let notice = PanicNotice(done);
-    let mut c = Compress::new(flate2::Compression::new(level), false);
+    let mut c = Compress::new(flate2::Compression::new(level.min(9)), false);
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -181,7 +234,7 @@ fn worker(level: u32, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
             mut out,
             last,
         } = job;
-        let res = deflate_block(&mut c, &input, last, &mut out).map(|()| out);
+        let res = deflate_block(&mut c, level, &input, last, &mut out).map(|()| out);
         if notice
             .0
             .send(Done::Block {
