@@ -360,13 +360,7 @@ fn write_all(
             writer.add(&t.name, &arr.header, &mut counted)?;
             Ok(counted.hasher)
         };
-        // A stream that lends (a verbatim tensor: mapped windows of the data file) is
-        // checksummed and written from the same bytes on this thread, with no copy; so
-        // is a small tensor, and everything under --verify (nothing to overlap with).
-        // Otherwise (conversions, slices) reading, checksumming and converting run on
-        // a second thread, ahead of writing.
-        let ahead = job.mode != Mode::Verify && !arr.data.lends() && len >= PREFETCH_MIN;
-        let hasher = if ahead {
+        let hasher = if reads_ahead(job.mode, &*arr.data, len) {
             crate::stream::with_prefetch(arr.data, write)
         } else {
             let mut data = arr.data;
@@ -389,6 +383,17 @@ fn write_all(
         }
     }
     Ok(summary)
+}
+
+/// Whether a payload of `len` bytes is read on a second thread, ahead of writing.
+/// A stream that lends (a verbatim tensor: mapped windows of the data file) is
+/// checksummed and written from the same bytes on the writing thread, with no copy; so
+/// is a tensor under [`PREFETCH_MIN`] (a thread and its buffers cost more than the
+/// overlap gains), and everything under `--verify` (nothing to overlap with). So the
+/// threads a run starts do not grow with the tensor count. Conversions and slices of
+/// large tensors are read, checksummed and converted ahead.
+fn reads_ahead(mode: Mode, data: &dyn ByteStream, len: u64) -> bool {
+    mode != Mode::Verify && !data.lends() && len >= PREFETCH_MIN
 }
 
 /// Refuses outputs that cannot work before any tensor is read: several tensors into one
@@ -475,5 +480,30 @@ impl ArrayWriter for NullWriter {
 
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::SliceStream;
+
+    #[test]
+    fn small_lent_and_verified_tensors_get_no_read_ahead_thread() {
+        let data = SliceStream::new(&[]);
+        assert!(reads_ahead(Mode::Convert, &data, PREFETCH_MIN));
+        assert!(!reads_ahead(Mode::Convert, &data, PREFETCH_MIN - 1));
+        assert!(!reads_ahead(Mode::Verify, &data, u64::MAX));
+        assert!(!reads_ahead(Mode::Check, &data, 4));
+        struct Lends;
+        impl ByteStream for Lends {
+            fn read(&mut self, _: &mut [u8]) -> Result<usize> {
+                Ok(0)
+            }
+            fn lends(&self) -> bool {
+                true
+            }
+        }
+        assert!(!reads_ahead(Mode::Convert, &Lends, u64::MAX));
     }
 }

@@ -109,6 +109,8 @@ pub struct NpzWriter {
     names: HashSet<String>,
     /// A small member's bytes, gathered before it is written whole (reused).
     small: Vec<u8>,
+    /// Members up to this size are written whole ([`SMALL_MEMBER`]; lowered by tests).
+    small_max: usize,
     /// Set while a member is being written; still set after a failure, which leaves
     /// the archive unusable.
     broken: bool,
@@ -144,6 +146,7 @@ impl NpzWriter {
             block,
             names: HashSet::new(),
             small: Vec::new(),
+            small_max: SMALL_MEMBER,
             broken: false,
         })
     }
@@ -166,7 +169,7 @@ impl NpzWriter {
         let io = |e| Error::io(path, e);
         let zip = &mut self.zip;
         let mut payload = Payload::new(&head, data, len, name);
-        if let Some(size) = usize::try_from(total).ok().filter(|&t| t <= SMALL_MEMBER) {
+        if let Some(size) = usize::try_from(total).ok().filter(|&t| t <= self.small_max) {
             // Gather it, then write local header (final CRC and sizes) and data at once.
             let mut bytes = std::mem::take(&mut self.small);
             bytes.clear();
@@ -424,8 +427,23 @@ mod tests {
         limits: Limits,
         chunk: usize,
     ) -> Vec<u8> {
+        write_small(path, ms, compression, block, limits, chunk, SMALL_MEMBER)
+    }
+
+    /// [`write`], with members up to `small_max` bytes written whole and the others
+    /// streamed (header patched afterwards).
+    fn write_small(
+        path: &Path,
+        ms: &[Member],
+        compression: Compression,
+        block: usize,
+        limits: Limits,
+        chunk: usize,
+        small_max: usize,
+    ) -> Vec<u8> {
         let mut w =
             Box::new(NpzWriter::with_settings(path, compression, true, block, limits).unwrap());
+        w.small_max = small_max;
         for m in ms {
             let mut s = Chunky {
                 data: &m.data,
@@ -529,6 +547,20 @@ with np.load(p, allow_pickle=False) as f:
             assert!(!bytes.windows(4).any(|w| w == b"PK\x06\x06"));
             check_with_zip_crate(&bytes, &ms, method == 8);
             check_with_python(&path, &ms, method);
+            // Members written whole (all of them, some, none) or streamed with their
+            // header patched afterwards: the same archive bytes.
+            for small_max in [0, 1000, 20_000] {
+                let other = write_small(
+                    &path,
+                    &ms,
+                    compression,
+                    4096,
+                    Limits::STANDARD,
+                    7,
+                    small_max,
+                );
+                assert!(other == bytes, "small_max {small_max}");
+            }
         }
     }
 
@@ -620,6 +652,7 @@ with np.load(p, allow_pickle=False) as f:
         ] {
             let path = dir.path().join(format!("z{method}.npz"));
             let bytes = write(&path, &ms, compression, 4096, limits, 1 << 20);
+            assert!(write_small(&path, &ms, compression, 4096, limits, 1 << 20, 0) == bytes);
             let n = bytes.len();
             assert_eq!(&bytes[n - 98..n - 94], b"PK\x06\x06");
             assert_eq!(&bytes[n - 42..n - 38], b"PK\x06\x07");

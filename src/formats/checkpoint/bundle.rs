@@ -93,12 +93,16 @@ pub struct Bundle {
     index_path: PathBuf,
     index_len: u64,
     /// The data files tensors are stored in, with their lengths when validated. They
-    /// are opened when a tensor is read, not kept open (checkpoints can have thousands).
+    /// are opened when a tensor is read, not kept open (checkpoints can have thousands),
+    /// except the one read last (`recent`).
     shards: Vec<(PathBuf, u64)>,
     /// Data files named by the header that no tensor uses, for `input_files`.
     other_files: Vec<(PathBuf, u64)>,
     entries: Vec<Entry>,
     sources: Vec<Source>,
+    /// The data file read last, kept open for the next tensor (one file: 20,000 small
+    /// tensors in one shard cost one `open`, not 20,000).
+    recent: std::sync::Mutex<Option<(usize, Arc<InputFile>)>>,
 }
 
 /// Finds and measures data shards on first use and remembers them.
@@ -282,6 +286,7 @@ impl Bundle {
             other_files,
             entries,
             sources,
+            recent: std::sync::Mutex::new(None),
         })
     }
 
@@ -299,7 +304,14 @@ impl Bundle {
             .shards
             .get(shard)
             .ok_or_else(|| Error::usage("internal error: unknown shard"))?;
-        let f = Arc::new(InputFile::open(path)?);
+        let recent = self.recent.lock().ok().and_then(|r| r.clone());
+        let f = match recent {
+            Some((s, f)) if s == shard => f,
+            _ => Arc::new(InputFile::open(path)?),
+        };
+        if let Ok(mut r) = self.recent.lock() {
+            *r = Some((shard, f.clone()));
+        }
         cache.insert(shard, f.clone());
         Ok(f)
     }

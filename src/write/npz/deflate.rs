@@ -379,6 +379,10 @@ mod tests {
     }
 
     fn run(data: &[u8], block: usize, threads: usize) -> Vec<u8> {
+        run_at(data, 6, block, threads)
+    }
+
+    fn run_at(data: &[u8], level: u32, block: usize, threads: usize) -> Vec<u8> {
         let mut pos = 0;
         let mut fill = |buf: &mut [u8]| {
             buf.copy_from_slice(&data[pos..pos + buf.len()]);
@@ -393,7 +397,7 @@ mod tests {
         compress(
             &mut fill,
             data.len() as u64,
-            6,
+            level,
             block,
             threads,
             &mut sink,
@@ -470,5 +474,57 @@ mod tests {
             );
             assert!(r.is_err());
         }
+    }
+
+    /// xorshift bytes: incompressible.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_level_round_trips_and_ignores_the_thread_count() {
+        let wave = sample(70_000);
+        let rand = noise(200_003);
+        let steps: Vec<u8> = (0..70_000u32).map(|i| (i / 7 % 13) as u8).collect();
+        for data in [&wave, &rand, &steps] {
+            for level in 0..=9 {
+                let one = run_at(data, level, 65_536, 1);
+                assert!(inflate(&one) == *data, "level {level}");
+                assert!(run_at(data, level, 65_536, 3) == one, "level {level}");
+                // Never larger than storing: stored blocks cost 5 bytes per 65,535.
+                assert!(
+                    one.len() <= stored_size(data.len()) + 5 * 4,
+                    "level {level}"
+                );
+            }
+        }
+        // Level 0 and incompressible data are stored blocks; compressible data shrinks.
+        assert_eq!(run_at(&rand, 1, 65_536, 2).len(), {
+            // three full blocks of 65,536 (two pieces each) and one of 3 bytes
+            200_003 + 5 * (3 * 2 + 1)
+        });
+        let steps: Vec<u8> = (0..70_000u32).map(|i| (i / 7 % 13) as u8).collect();
+        assert!(run_at(&steps, 1, 65_536, 2).len() < steps.len() / 4);
+        assert_eq!(
+            run_at(&wave, 0, 65_536, 2).len(),
+            stored_size_blocks(wave.len(), 65_536)
+        );
+        // The empty stream is one final empty stored block at level 0.
+        assert_eq!(run_at(&[], 0, 4096, 2), vec![1, 0, 0, 0xff, 0xff]);
+        assert!(inflate(&run_at(&[], 0, 4096, 1)).is_empty());
+    }
+
+    fn stored_size_blocks(len: usize, block: usize) -> usize {
+        (0..len.div_ceil(block))
+            .map(|i| stored_size(block.min(len - i * block)))
+            .sum()
     }
 }
