@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--forms", default="npz,folder")
     ap.add_argument("--no-cp", action="store_true")
     ap.add_argument("--extra", default="", help="extra tf2npy arguments, space-separated")
+    ap.add_argument("--out", help="folder for the outputs (default WORK); e.g. a tmpfs "
+                    "such as /dev/shm to take the disk out of the figures")
     a = ap.parse_args()
     w = a.work
     prefix = a.prefix or os.path.join(w, "ckpt1")
@@ -96,8 +98,10 @@ def main():
     if not os.path.exists(data):
         raise SystemExit(f"{data} is missing: run bench/bench.py first")
     labels = a.label or [os.path.basename(b) for b in a.binaries]
-    outs = {"npz": os.path.join(w, "ab.npz"), "folder": os.path.join(w, "ab_dir") + "/",
-            "npy": os.path.join(w, "ab.npy")}
+    o = a.out or w
+    os.makedirs(o, exist_ok=True)
+    outs = {"npz": os.path.join(o, "ab.npz"), "folder": os.path.join(o, "ab_dir") + "/",
+            "npy": os.path.join(o, "ab.npy")}
     extra = a.extra.split()
     # A file as large as the .npz output, for `cp` of the output's size.
     sized = os.path.join(w, "outsized.bin")
@@ -105,7 +109,7 @@ def main():
         subprocess.run([a.binaries[-1], prefix, "-q", "-o", sized + ".npz"], check=True)
         os.replace(sized + ".npz", sized + "." + os.path.basename(prefix))
     sized += "." + os.path.basename(prefix)
-    copy = os.path.join(w, "ab.copy")
+    copy = os.path.join(o, "ab.copy")
     jobs = []
     if not a.no_cp:
         jobs.append(("cp data file", ["cp", data, copy], copy))
@@ -124,7 +128,7 @@ def main():
         if spin:
             spin.kill()
     print(f"{a.runs} interleaved rounds, {'one core kept busy' if a.busy else 'no extra load'}; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+          f"outputs in {o}; load average before: {os.getloadavg()[0]:.1f}")
     table(res, base=None if a.no_cp else "cp data file")
 
 

@@ -173,12 +173,6 @@ impl InputFile {
         self.len == 0
     }
 
-    /// A second handle on the file (for kernel copies of a range; positioned reads
-    /// through this one are unaffected by its seeks).
-    pub fn handle(&self) -> Result<File> {
-        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
-    }
-
     /// Checks that `[offset, offset + len)` lies inside the file; returns the end.
     /// `what` names the range in the error.
     pub fn check_range(&self, offset: u64, len: u64, what: &str) -> Result<u64> {
