@@ -4,22 +4,16 @@
 //! against that length before anything is allocated. [`RangeReader`] streams one byte
 //! range `[offset, offset + len)` of an `InputFile` with large positioned reads
 //! (`pread`), through an internal buffer or straight into the caller's buffer when that
-//! is large. Ranges of at least [`MAP_MIN`] bytes of a regular file are read through
-//! memory-mapped windows of at most [`MAP_WINDOW`] bytes instead (module `mmap`), which
-//! lends the file's bytes without copying them: checksums, conversions and `write()`
-//! read straight from the page cache. Before each window is mapped and after it is used,
-//! the file's size and change time are compared with those measured at open
-//! ([`InputFile::check_unchanged`]); a file that changed fails the read with an error
-//! naming it, and a truncation while a window is mapped reads zeros (never `SIGBUS`) and
-//! fails the same way, before the stream ends. Also here: TensorFlow's masked CRC32C
-//! (tf-formats.md §9) and varint decoding.
-
-mod mmap;
+//! is large. [`RangeReader::read_borrowed`] lends the buffer instead, so a tensor's
+//! bytes are checksummed, converted and written from the one private copy `pread` made:
+//! what is verified is what is written, even if the file changes meanwhile. (Reading
+//! through memory-mapped windows instead was measured and lost, see `BENCHMARKS.md`.)
+//! Also here: TensorFlow's masked CRC32C (tf-formats.md §9) and varint decoding.
 
 use crate::error::{Ctx, Error, Result};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -69,42 +63,12 @@ pub fn decode_varint32(buf: &[u8]) -> Option<(u32, usize)> {
     None
 }
 
-/// Ranges at least this long of a regular file are read through memory maps.
-pub const MAP_MIN: u64 = 1 << 20;
-/// Bytes mapped at a time (so resident memory stays bounded whatever the tensor size).
-pub const MAP_WINDOW: usize = 8 << 20;
-
-/// What identifies a file's contents at open time: a change to any of these means the
-/// file was written, truncated or replaced in place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            len: meta.len(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
 /// An input file opened for positioned reads, with its length measured at open time.
 #[derive(Debug)]
 pub struct InputFile {
     path: PathBuf,
     file: File,
     len: u64,
-    /// Set for regular files, which may be memory-mapped.
-    stamp: Option<Stamp>,
 }
 
 impl InputFile {
@@ -122,40 +86,7 @@ impl InputFile {
             path: path.to_path_buf(),
             file,
             len: meta.len(),
-            stamp: meta.is_file().then(|| Stamp::of(&meta)),
         })
-    }
-
-    /// Fails if the file is no longer what was opened: its size, inode or modification
-    /// or change time differ from those measured at open. (Linux updates the change
-    /// time on every write and truncation, with fine-grained timestamps once it has
-    /// been queried, so a write between two checks is seen.)
-    pub fn check_unchanged(&self) -> Result<()> {
-        let Some(stamp) = self.stamp else {
-            return Ok(());
-        };
-        let now = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
-        if Stamp::of(&now) != stamp {
-            return Err(self.changed());
-        }
-        Ok(())
-    }
-
-    fn changed(&self) -> Error {
-        Ctx::file(&self.path).corrupt(
-            "the file changed while being read (its size or modification time differs \
-             from when it was opened); run again once nothing writes to it",
-        )
-    }
-
-    /// Maps `[offset, offset + len)` after checking the file is unchanged; `None` for a
-    /// file that is not regular or when no window can be mapped (read with `pread`).
-    fn map(&self, offset: u64, len: usize) -> Result<Option<mmap::Window>> {
-        if self.stamp.is_none() {
-            return Ok(None);
-        }
-        self.check_unchanged()?;
-        mmap::Window::map(&self.file, offset, len).map_err(|e| Error::io(&self.path, e))
     }
 
     /// The file's path.
@@ -228,18 +159,15 @@ impl InputFile {
 /// Reads of at least this many bytes bypass a [`RangeReader`]'s buffer.
 const DIRECT_READ_MIN: usize = 64 << 10;
 
-/// Sequential reads over one byte range of an [`InputFile`], buffered or mapped.
+/// Sequential reads over one byte range of an [`InputFile`], buffered.
 ///
-/// A range of at least [`MAP_MIN`] bytes of a regular file is read through mapped
-/// windows of at most [`MAP_WINDOW`] bytes, which [`RangeReader::read_borrowed`] lends
-/// without a copy. Otherwise reads of at least 64 KiB (or the buffer size, if smaller)
-/// go straight into the caller's memory, and smaller ones are served from an internal
-/// buffer of at most `cap` bytes, allocated on first use and never larger than the
-/// range.
+/// Reads of at least 64 KiB (or the buffer size, if smaller) go straight into the
+/// caller's memory; smaller ones are served from an internal buffer of at most `cap`
+/// bytes, allocated on first use and never larger than the range, which
+/// [`RangeReader::read_borrowed`] also lends.
 pub struct RangeReader {
     file: Arc<InputFile>,
-    /// File offset of the first byte not yet fetched into the buffer (or lent from
-    /// the window).
+    /// File offset of the first byte not yet fetched into the buffer.
     pos: u64,
     /// End of the range (exclusive).
     end: u64,
@@ -247,10 +175,6 @@ pub struct RangeReader {
     head: usize,
     tail: usize,
     cap: usize,
-    /// Read through memory maps.
-    mapped: bool,
-    /// The current window and the file offset of its first byte.
-    window: Option<(mmap::Window, u64)>,
 }
 
 impl RangeReader {
@@ -259,7 +183,6 @@ impl RangeReader {
     pub fn new(file: Arc<InputFile>, offset: u64, len: u64, cap: usize) -> Result<Self> {
         let end = file.check_range(offset, len, "data range")?;
         Ok(RangeReader {
-            mapped: len >= MAP_MIN && file.stamp.is_some(),
             file,
             pos: offset,
             end,
@@ -267,20 +190,14 @@ impl RangeReader {
             head: 0,
             tail: 0,
             cap: cap.max(16),
-            window: None,
         })
     }
 
-    /// Lends the next up to `max` bytes (`max > 0`): from the mapped window, or from
-    /// the internal buffer (filled by `pread`). Empty only at the end of the range,
-    /// which for a mapped range is also where the file is checked to be unchanged
-    /// since open (so every byte lent was the file's byte when it was opened).
+    /// Lends the next up to `max` bytes (`max > 0`) from the internal buffer, filled by
+    /// `pread` (up to `cap` bytes at a time). Empty only at the end of the range.
     pub fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
         if max == 0 {
             return Ok(&[]);
-        }
-        if self.head == self.tail && self.mapped {
-            return self.lend_mapped(max);
         }
         if self.head == self.tail {
             if self.pos == self.end {
@@ -291,57 +208,6 @@ impl RangeReader {
         let n = max.min(self.tail - self.head);
         self.head += n;
         Ok(&self.buf[self.head - n..self.head])
-    }
-
-    fn lend_mapped(&mut self, max: usize) -> Result<&[u8]> {
-        let in_window =
-            matches!(&self.window, Some((w, at)) if self.pos < at + w.bytes().len() as u64);
-        if !in_window {
-            // Done with the old window: check it before mapping the next one.
-            self.release_window()?;
-            if self.pos == self.end {
-                return Ok(&[]);
-            }
-            let len =
-                usize::try_from(self.end - self.pos).map_or(MAP_WINDOW, |l| l.min(MAP_WINDOW));
-            match self.file.map(self.pos, len)? {
-                Some(w) => self.window = Some((w, self.pos)),
-                None => {
-                    // No map to be had: read this range with `pread` from here on.
-                    self.mapped = false;
-                    return self.read_borrowed(max);
-                }
-            }
-        }
-        let Some((w, at)) = &self.window else {
-            return Ok(&[]);
-        };
-        let from = (self.pos - at) as usize;
-        let bytes = &w.bytes()[from..];
-        let n = max.min(bytes.len());
-        self.pos += n as u64;
-        Ok(&bytes[..n])
-    }
-
-    /// Call at the end of the range (or to stop early): unmaps the current window,
-    /// failing if the file changed while it was in use. [`RangeReader::read_borrowed`]
-    /// and [`RangeReader::read`] do this themselves when they reach the end.
-    pub fn finish(&mut self) -> Result<()> {
-        self.release_window()
-    }
-
-    /// Unmaps the current window, failing if the file changed (or shrank under it)
-    /// while it was in use.
-    fn release_window(&mut self) -> Result<()> {
-        if let Some((w, _)) = self.window.take() {
-            let damaged = w.damaged();
-            drop(w);
-            if damaged {
-                return Err(self.file.changed());
-            }
-            self.file.check_unchanged()?;
-        }
-        Ok(())
     }
 
     /// The file being read.
@@ -382,12 +248,6 @@ impl RangeReader {
         if out.is_empty() {
             return Ok(0);
         }
-        if self.mapped {
-            let b = self.read_borrowed(out.len())?;
-            let n = b.len();
-            out[..n].copy_from_slice(b);
-            return Ok(n);
-        }
         if self.head == self.tail {
             if self.pos == self.end {
                 return Ok(0);
@@ -424,9 +284,6 @@ impl RangeReader {
 
     /// The next byte, or `None` at the end of the range.
     pub fn read_u8(&mut self) -> Result<Option<u8>> {
-        if self.mapped {
-            return Ok(self.read_borrowed(1)?.first().copied());
-        }
         if self.head == self.tail {
             if self.pos == self.end {
                 return Ok(None);
@@ -461,7 +318,6 @@ impl RangeReader {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::os::unix::fs::FileExt;
 
     #[test]
     fn crc_mask_roundtrips_and_matches_tf() {
@@ -544,20 +400,12 @@ mod tests {
         assert_eq!(f.read_range(1, 2, "block").unwrap(), vec![2, 3]);
     }
 
-    fn mapped_reader(len: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>, RangeReader) {
-        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-        let (d, path) = temp_file(&data);
-        let f = Arc::new(InputFile::open(&path).unwrap());
-        let r = RangeReader::new(f, 3, len as u64 - 3, 1 << 20).unwrap();
-        (d, path, data, r)
-    }
-
     #[test]
-    fn large_ranges_are_lent_from_mapped_windows() {
-        // Three windows and a bit, read in pieces of every size.
-        let len = 2 * MAP_WINDOW + 1_000_003;
-        let (_d, _p, data, mut r) = mapped_reader(len);
-        assert!(r.mapped);
+    fn lends_its_buffer_and_fails_on_a_file_that_shrank() {
+        let data: Vec<u8> = (0..3_000_000usize).map(|i| (i * 7 % 251) as u8).collect();
+        let (_d, path) = temp_file(&data);
+        let f = Arc::new(InputFile::open(&path).unwrap());
+        let mut r = RangeReader::new(f.clone(), 3, data.len() as u64 - 3, 1 << 20).unwrap();
         let mut got = Vec::new();
         let mut step = 1;
         loop {
@@ -565,90 +413,28 @@ mod tests {
             if b.is_empty() {
                 break;
             }
+            assert!(b.len() <= step.min(1 << 20));
             got.extend_from_slice(b);
-            step = step * 3 % 4_000_037 + 1;
+            step = step * 3 % 1_400_037 + 1;
         }
         assert!(got == data[3..]);
-        assert!(r.window.is_none(), "the last window is unmapped at the end");
-        // `read` and `read_u8` copy from the map.
-        let (_d, _p, data, mut r) = mapped_reader(MAP_MIN as usize + 5);
-        assert_eq!(r.read_u8().unwrap(), Some(data[3]));
-        let mut out = vec![0u8; data.len()];
-        let mut n = 0;
-        loop {
-            let k = r.read(&mut out[n..]).unwrap();
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
-        assert!(out[..n] == data[4..]);
-    }
-
-    #[test]
-    fn a_file_truncated_while_mapped_is_an_error_not_sigbus() {
-        let len = 3 << 20;
-        let (_d, path, data, mut r) = mapped_reader(len);
-        let first = r.read_borrowed(4096).unwrap().to_vec();
-        assert!(first == data[3..4099]);
-        // The window (all 3 MiB) is mapped; now the file loses its last 2 MiB.
+        // The file loses its tail after the first piece: an error naming the file.
+        let mut r = RangeReader::new(f, 0, data.len() as u64, 1 << 20).unwrap();
+        assert!(!r.read_borrowed(10).unwrap().is_empty());
         std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .unwrap()
             .set_len(1 << 20)
             .unwrap();
-        let mut err = None;
-        let mut zeros = 0;
-        loop {
-            let at = r.offset();
-            match r.read_borrowed(1 << 20) {
-                Ok([]) => break,
-                // Pages past the new end read as zeros (the SIGBUS is caught)...
-                Ok(b) => {
-                    if at >= 1 << 20 {
-                        assert!(b.iter().all(|&x| x == 0));
-                        zeros += b.len();
-                    }
-                }
-                Err(e) => {
-                    err = Some(e);
-                    break;
-                }
-            }
-        }
-        assert!(zeros > 0);
-        // ... and the range ends in an error naming the file, never in success.
-        let err = err.expect("a truncated file must fail").to_string();
-        assert!(r.window.is_none());
-        assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(err.contains("changed while being read"), "{err}");
-    }
-
-    #[test]
-    fn a_file_written_while_mapped_is_an_error() {
-        let len = 3 << 20;
-        let (_d, path, _data, mut r) = mapped_reader(len);
-        assert!(!r.read_borrowed(4096).unwrap().is_empty());
-        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.write_all_at(&[0xff], 2 << 20).unwrap();
-        drop(f);
         let err = loop {
             match r.read_borrowed(1 << 20) {
-                Ok([]) => panic!("a changed file must fail"),
+                Ok([]) => panic!("a shrunken file must fail"),
                 Ok(_) => {}
                 Err(e) => break e.to_string(),
             }
         };
-        assert!(err.contains("changed while being read"), "{err}");
-        // A file that is not regular is read with pread (here: nothing to map).
-        let small = RangeReader::new(
-            Arc::new(InputFile::open(&path).unwrap()),
-            0,
-            MAP_MIN - 1,
-            1 << 20,
-        )
-        .unwrap();
-        assert!(!small.mapped);
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("did it change while being read"), "{err}");
     }
 }

@@ -196,7 +196,7 @@ impl<'a> ConvertStream<'a> {
 
 impl ConvertStream<'_> {
     /// [`ConvertStream::convert_more`] for an inner stream that lends: converts
-    /// straight from its bytes (a mapped window of the data file), copying only a
+    /// straight from its bytes (the reader's buffer), copying only a
     /// partial element at the end of a lent piece.
     fn convert_borrowed(&mut self, out: &mut [u8], room: usize) -> Result<usize> {
         let (win, wout) = self.conv.widths();

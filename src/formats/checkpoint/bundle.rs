@@ -676,14 +676,13 @@ impl ByteStream for SpanStream {
         true
     }
 
-    /// Lends the reader's bytes (a mapped window of the data file, or its buffer): the
-    /// CRC32C is computed over exactly the bytes the caller then writes.
+    /// Lends the reader's buffer: the CRC32C is computed over exactly the bytes the
+    /// caller then writes.
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
         if self.done || max == 0 {
             return Ok(&[]);
         }
         if self.reader.remaining() == 0 {
-            self.reader.finish()?;
             self.check_end()?;
             return Ok(&[]);
         }

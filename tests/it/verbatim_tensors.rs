@@ -1,7 +1,7 @@
-//! Mapped reads: a tensor of at least 1 MiB in a data file is read through
-//! memory-mapped windows, and a verbatim one (an unsliced float32, say) is checksummed
-//! (CRC32C, the ZIP CRC-32, the manifest's SHA-256) and written from the same mapped
-//! bytes into `.npz` (stored), `.npy` and folder outputs. These tests make sure that
+//! Verbatim tensors: a tensor stored as is in a data file (an unsliced float32, say) is
+//! read with `pread` into one buffer and checksummed (CRC32C, the ZIP CRC-32, the
+//! manifest's SHA-256) and written from that same buffer into `.npz` (stored), `.npy`
+//! and folder outputs, on one thread. These tests make sure that
 //! path writes exactly the right bytes, still refuses damaged data, and never writes
 //! bytes it did not verify when the input changes while tf2npy runs (issue 15 item 12:
 //! the kernel-copy path this replaced copied the file while a second thread
