@@ -68,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut w = Box::new(NpzWriter::create(
             &path,
-            Compression::Deflate { threads: t },
+            Compression::Deflate {
+                threads: t,
+                level: tf2npy::write::npz::DEFLATE_LEVEL,
+            },
             true,
         )?);
         let mut data = Wave {

@@ -122,6 +122,11 @@ pub struct Args {
     #[arg(long)]
     pub compress: bool,
 
+    /// Deflate level for --compress, 0 (stored blocks, fastest) to 9 (smallest);
+    /// implies --compress. Default 6, as np.savez_compressed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compress_level: Option<u32>,
+
     /// Threads for --compress (0 = one per core). The output is identical for any count.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -252,6 +257,7 @@ impl Args {
                 raw_bits: self.raw_bits,
             },
             compress: self.compress,
+            compress_level: self.compress_level,
             threads: self.threads,
             verify: !self.no_verify,
             constants: self.constants,

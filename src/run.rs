@@ -6,7 +6,7 @@ use crate::formats;
 use crate::plan::convert::{to_numpy, ConvertOptions};
 use crate::plan::{self, Plan, SelectOptions, Source};
 use crate::source::Container;
-use crate::stream::ByteStream;
+use crate::stream::{ByteStream, PREFETCH_MIN};
 use crate::write::atomic::AtomicFile;
 use crate::write::check::{CheckTarget, CheckWriter};
 use crate::write::folder::FolderWriter;
@@ -81,6 +81,8 @@ pub struct Job {
     pub convert: ConvertOptions,
     /// Deflate `.npz` members.
     pub compress: bool,
+    /// Deflate level 0-9 (`--compress-level`, implies `compress`); `None` is numpy's 6.
+    pub compress_level: Option<u32>,
     /// Threads for deflating (0 = one per core).
     pub threads: usize,
     /// Verify checksums while reading (on unless `--no-verify`).
@@ -262,7 +264,7 @@ pub fn convert(job: &Job, reporter: &mut dyn Reporter) -> Result<Summary> {
         }
         (_, OutputTarget::Npz(p)) => Box::new(NpzWriter::create(
             p,
-            Compression::new(job.compress, job.threads),
+            Compression::new(job.compress, job.compress_level, job.threads),
             job.force,
         )?),
         (_, OutputTarget::Npy(p)) => Box::new(NpyWriter::to_file(p, job.force)),
@@ -451,9 +453,7 @@ fn write_all(
         let entry = &entry;
         let arr = to_numpy(entry, raw, job.convert, &ctx).map_err(|e| e.in_tensor(&entry.name))?;
         let hasher = job.manifest.as_ref().map(|_| Sha256::new());
-        let copies = writer.copies_ranges()
-            && crate::write::kernel_copy_range(&*arr.data, arr.header.byte_len().unwrap_or(0))?
-                .is_some();
+        let len = arr.header.byte_len().unwrap_or(0);
         let write = |data: &mut dyn ByteStream| {
             let mut counted = Counted {
                 inner: data,
@@ -463,15 +463,11 @@ fn write_all(
             writer.add(&t.name, &arr.header, &mut counted)?;
             Ok(counted.hasher)
         };
-        let hasher = if copies {
-            // The writer copies the bytes in the kernel and reads them for the checks
-            // on a second thread itself.
+        let hasher = if reads_ahead(job.mode, &*arr.data, len) {
+            crate::stream::with_prefetch(arr.data, write)
+        } else {
             let mut data = arr.data;
             write(&mut *data)
-        } else {
-            // Reading (and checksumming, converting) runs on a second thread, ahead of
-            // writing.
-            crate::stream::with_prefetch(arr.data, write)
         }
         .map_err(|e| e.in_tensor(&entry.name))?;
         let bytes = arr.header.byte_len().unwrap_or(0);
@@ -494,6 +490,17 @@ fn write_all(
         }
     }
     Ok(summary)
+}
+
+/// Whether a payload of `len` bytes is read on a second thread, ahead of writing.
+/// A stream that lends (a verbatim tensor: mapped windows of the data file) is
+/// checksummed and written from the same bytes on the writing thread, with no copy; so
+/// is a tensor under [`PREFETCH_MIN`] (a thread and its buffers cost more than the
+/// overlap gains), and everything under `--verify` (nothing to overlap with). So the
+/// threads a run starts do not grow with the tensor count. Conversions and slices of
+/// large tensors are read, checksummed and converted ahead.
+fn reads_ahead(mode: Mode, data: &dyn ByteStream, len: u64) -> bool {
+    mode != Mode::Verify && !data.lends() && len >= PREFETCH_MIN
 }
 
 /// Refuses outputs that cannot work before any tensor is read: several tensors into one
@@ -548,10 +555,6 @@ impl ByteStream for Counted<'_, '_> {
         self.inner.lends()
     }
 
-    fn file_range(&self) -> Result<Option<crate::stream::FileRange>> {
-        self.inner.file_range()
-    }
-
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
         let b = self.inner.read_borrowed(max)?;
         self.reporter.advance(b.len() as u64);
@@ -573,5 +576,30 @@ impl ArrayWriter for NullWriter {
 
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::SliceStream;
+
+    #[test]
+    fn small_lent_and_verified_tensors_get_no_read_ahead_thread() {
+        let data = SliceStream::new(&[]);
+        assert!(reads_ahead(Mode::Convert, &data, PREFETCH_MIN));
+        assert!(!reads_ahead(Mode::Convert, &data, PREFETCH_MIN - 1));
+        assert!(!reads_ahead(Mode::Verify, &data, u64::MAX));
+        assert!(!reads_ahead(Mode::Check, &data, 4));
+        struct Lends;
+        impl ByteStream for Lends {
+            fn read(&mut self, _: &mut [u8]) -> Result<usize> {
+                Ok(0)
+            }
+            fn lends(&self) -> bool {
+                true
+            }
+        }
+        assert!(!reads_ahead(Mode::Convert, &Lends, u64::MAX));
     }
 }

@@ -3,20 +3,6 @@
 
 use crate::error::Result;
 
-/// A byte range of an input file that a stream's bytes are, verbatim, with a file
-/// handle of its own (see [`ByteStream::file_range`]).
-#[derive(Debug)]
-pub struct FileRange {
-    /// The input file (an independent handle: seeking it moves no reader).
-    pub file: std::fs::File,
-    /// Its path, for messages.
-    pub path: std::path::PathBuf,
-    /// Offset of the first byte.
-    pub offset: u64,
-    /// Number of bytes.
-    pub len: u64,
-}
-
 /// A finite stream of bytes, pulled in chunks.
 ///
 /// Contract: yields exactly the announced number of bytes in total, then `Ok(0)`.
@@ -31,14 +17,6 @@ pub trait ByteStream: Send {
     /// memory and can lend them, saving the caller a copy.
     fn lends(&self) -> bool {
         false
-    }
-
-    /// When the stream has not been read yet and its bytes are exactly a range of an
-    /// input file, that range: a writer may then copy it inside the kernel
-    /// (`copy_file_range`) while it still reads the stream on a second thread for the
-    /// checks (checksums, progress). The default is `None`.
-    fn file_range(&self) -> Result<Option<FileRange>> {
-        Ok(None)
     }
 
     /// For a stream that [`lends`](ByteStream::lends): the next up to `max` bytes
@@ -63,15 +41,12 @@ impl<T: ByteStream + ?Sized> ByteStream for Box<T> {
     fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
         (**self).read_borrowed(max)
     }
-
-    fn file_range(&self) -> Result<Option<FileRange>> {
-        (**self).file_range()
-    }
 }
 
 /// Passes every byte of `data` to `sink`: borrowed from the stream when it lends (no
-/// copy; chunks as large as the stream holds), or read through one buffer of `chunk`
-/// bytes otherwise. Returns the number of bytes passed.
+/// copy; chunks of at most `chunk` bytes), or read through one buffer of `chunk` bytes
+/// otherwise (pass the payload size when it is smaller, so small tensors get small
+/// buffers). Returns the number of bytes passed.
 pub fn pump(
     data: &mut dyn ByteStream,
     chunk: usize,
@@ -88,7 +63,7 @@ pub fn pump(
             sink(b)?;
         }
     }
-    let mut buf = vec![0u8; chunk];
+    let mut buf = vec![0u8; chunk.max(1)];
     loop {
         let n = data.read(&mut buf)?;
         if n == 0 {
@@ -134,6 +109,9 @@ pub fn read_to_end(stream: &mut dyn ByteStream, out: &mut Vec<u8>) -> Result<()>
 
 /// Bytes per buffer handed from the reading thread to the writing thread.
 pub const PREFETCH_CHUNK: usize = 4 << 20;
+/// Payloads smaller than this are read on the writing thread: a thread and 4 MiB
+/// buffers per tensor cost more than the overlap gains (20,000 small tensors).
+pub const PREFETCH_MIN: u64 = PREFETCH_CHUNK as u64;
 /// Buffers in flight between the two threads (memory: `PREFETCH_DEPTH + 2` chunks).
 pub const PREFETCH_DEPTH: usize = 2;
 

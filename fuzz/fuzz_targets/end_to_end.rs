@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
             raw_bits: flags & 32 != 0,
         },
         compress: flags & 64 != 0,
+        compress_level: None,
         threads: 1,
         verify: flags & 128 == 0,
         constants: false,

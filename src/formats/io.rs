@@ -4,7 +4,11 @@
 //! against that length before anything is allocated. [`RangeReader`] streams one byte
 //! range `[offset, offset + len)` of an `InputFile` with large positioned reads
 //! (`pread`), through an internal buffer or straight into the caller's buffer when that
-//! is large. Also here: TensorFlow's masked CRC32C (tf-formats.md §9) and varint decoding.
+//! is large. [`RangeReader::read_borrowed`] lends the buffer instead, so a tensor's
+//! bytes are checksummed, converted and written from the one private copy `pread` made:
+//! what is verified is what is written, even if the file changes meanwhile. (Reading
+//! through memory-mapped windows instead was measured and lost, see `BENCHMARKS.md`.)
+//! Also here: TensorFlow's masked CRC32C (tf-formats.md §9) and varint decoding.
 
 use crate::error::{Ctx, Error, Result};
 use std::fs::File;
@@ -100,8 +104,8 @@ impl InputFile {
         self.len == 0
     }
 
-    /// A second handle on the file (for kernel copies of a range; positioned reads
-    /// through this one are unaffected by its seeks).
+    /// A second handle on the open file (for a reader that wants `Read + Seek`, such as
+    /// the ZIP directory of a `.keras` archive); the file is not opened again.
     pub fn handle(&self) -> Result<File> {
         self.file.try_clone().map_err(|e| Error::io(&self.path, e))
     }
@@ -165,7 +169,8 @@ const DIRECT_READ_MIN: usize = 64 << 10;
 ///
 /// Reads of at least 64 KiB (or the buffer size, if smaller) go straight into the
 /// caller's memory; smaller ones are served from an internal buffer of at most `cap`
-/// bytes, allocated on first use and never larger than the range.
+/// bytes, allocated on first use and never larger than the range, which
+/// [`RangeReader::read_borrowed`] also lends.
 pub struct RangeReader {
     file: Arc<InputFile>,
     /// File offset of the first byte not yet fetched into the buffer.
@@ -192,6 +197,23 @@ impl RangeReader {
             tail: 0,
             cap: cap.max(16),
         })
+    }
+
+    /// Lends the next up to `max` bytes (`max > 0`) from the internal buffer, filled by
+    /// `pread` (up to `cap` bytes at a time). Empty only at the end of the range.
+    pub fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        if max == 0 {
+            return Ok(&[]);
+        }
+        if self.head == self.tail {
+            if self.pos == self.end {
+                return Ok(&[]);
+            }
+            self.fill()?;
+        }
+        let n = max.min(self.tail - self.head);
+        self.head += n;
+        Ok(&self.buf[self.head - n..self.head])
     }
 
     /// The file being read.
@@ -382,5 +404,43 @@ mod tests {
         let err = f.read_range(1, 5, "block").unwrap_err();
         assert!(err.to_string().contains("past the end"), "{err}");
         assert_eq!(f.read_range(1, 2, "block").unwrap(), vec![2, 3]);
+    }
+
+    #[test]
+    fn lends_its_buffer_and_fails_on_a_file_that_shrank() {
+        let data: Vec<u8> = (0..3_000_000usize).map(|i| (i * 7 % 251) as u8).collect();
+        let (_d, path) = temp_file(&data);
+        let f = Arc::new(InputFile::open(&path).unwrap());
+        let mut r = RangeReader::new(f.clone(), 3, data.len() as u64 - 3, 1 << 20).unwrap();
+        let mut got = Vec::new();
+        let mut step = 1;
+        loop {
+            let b = r.read_borrowed(step).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            assert!(b.len() <= step.min(1 << 20));
+            got.extend_from_slice(b);
+            step = step * 3 % 1_400_037 + 1;
+        }
+        assert!(got == data[3..]);
+        // The file loses its tail after the first piece: an error naming the file.
+        let mut r = RangeReader::new(f, 0, data.len() as u64, 1 << 20).unwrap();
+        assert!(!r.read_borrowed(10).unwrap().is_empty());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let err = loop {
+            match r.read_borrowed(1 << 20) {
+                Ok([]) => panic!("a shrunken file must fail"),
+                Ok(_) => {}
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("did it change while being read"), "{err}");
     }
 }

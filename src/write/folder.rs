@@ -108,7 +108,7 @@ impl ArrayWriter for FolderWriter {
             create_below(&self.root, parent, &mut self.created)?;
         }
         let mut file = AtomicFile::create(&path, self.force)?;
-        let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
+        let mut w = BufWriter::with_capacity(super::buffer_size(len), file.file()?);
         w.write_all(&header.to_bytes())
             .map_err(|e| Error::io(&path, e))?;
         copy_exact(data, &mut w, len, name, &path)?;
@@ -117,10 +117,6 @@ impl ArrayWriter for FolderWriter {
         file.close();
         self.pending.push(file);
         Ok(())
-    }
-
-    fn copies_ranges(&self) -> bool {
-        true
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

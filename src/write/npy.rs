@@ -172,7 +172,7 @@ impl ArrayWriter for NpyWriter {
         match &self.target {
             Some(path) => {
                 let file = AtomicFile::create(path, self.force)?;
-                let mut w = BufWriter::with_capacity(super::CHUNK_BYTES, file.file()?);
+                let mut w = BufWriter::with_capacity(super::buffer_size(len), file.file()?);
                 w.write_all(&header.to_bytes())
                     .map_err(|e| Error::io(path, e))?;
                 copy_exact(data, &mut w, len, name, path)?;
@@ -191,10 +191,6 @@ impl ArrayWriter for NpyWriter {
             }
         }
         Ok(())
-    }
-
-    fn copies_ranges(&self) -> bool {
-        self.target.is_some()
     }
 
     fn finish(self: Box<Self>) -> Result<()> {

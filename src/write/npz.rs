@@ -29,7 +29,7 @@ mod deflate;
 mod zip64;
 
 use super::atomic::AtomicFile;
-use super::{copy_range_checked, kernel_copy_range, ArrayHeader, ArrayWriter, CHUNK_BYTES};
+use super::{ArrayHeader, ArrayWriter, CHUNK_BYTES};
 use crate::error::{Error, Result};
 use crate::stream::ByteStream;
 use std::collections::HashSet;
@@ -38,8 +38,14 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use zip64::{Limits, Method, ZipWriter};
 
-/// Deflate level used by `--compress` (zlib's default, as `np.savez_compressed`).
+/// Deflate level used by `--compress` (zlib's default, as `np.savez_compressed`);
+/// `--compress-level` picks another (0-9, zlib's scale).
 pub const DEFLATE_LEVEL: u32 = 6;
+
+/// Members whose `.npy` bytes (header and payload) are at most this long are gathered
+/// in memory and written whole, local header with its final CRC-32 and sizes first:
+/// one `write` instead of a header, the data and three seeks to patch the header.
+pub const SMALL_MEMBER: usize = 1 << 20;
 
 /// Uncompressed bytes per independently deflated block. Fixed (not derived from the
 /// thread count) so the output is the same on every machine with the same deflate
@@ -52,20 +58,29 @@ pub enum Compression {
     /// Stored as is (`np.savez`).
     #[default]
     Stored,
-    /// Deflated at [`DEFLATE_LEVEL`] (`np.savez_compressed`), on up to `threads`
-    /// threads; 0 means one per available core. The bytes written do not depend on
-    /// `threads`.
+    /// Deflated at `level` (0-9, zlib's scale; [`DEFLATE_LEVEL`] is
+    /// `np.savez_compressed`'s), on up to `threads` threads; 0 means one per available
+    /// core. The bytes written do not depend on `threads`. A block that deflate does
+    /// not shrink is written as stored deflate blocks instead (level 0 stores every
+    /// block), so a member is never more than a few bytes per 64 KiB larger than its
+    /// data.
     Deflate {
         /// Compression threads; 0 = all available cores.
         threads: usize,
+        /// zlib level, 0-9 (higher values are clamped to 9).
+        level: u32,
     },
 }
 
 impl Compression {
-    /// `Deflate { threads }` when `compress`, else `Stored`.
-    pub fn new(compress: bool, threads: usize) -> Self {
-        if compress {
-            Compression::Deflate { threads }
+    /// `Deflate` at `level` (default [`DEFLATE_LEVEL`]) when `compress` or a level is
+    /// given, else `Stored`.
+    pub fn new(compress: bool, level: Option<u32>, threads: usize) -> Self {
+        if compress || level.is_some() {
+            Compression::Deflate {
+                threads,
+                level: level.unwrap_or(DEFLATE_LEVEL).min(9),
+            }
         } else {
             Compression::Stored
         }
@@ -92,6 +107,10 @@ pub struct NpzWriter {
     threads: usize,
     block: usize,
     names: HashSet<String>,
+    /// A small member's bytes, gathered before it is written whole (reused).
+    small: Vec<u8>,
+    /// Members up to this size are written whole ([`SMALL_MEMBER`]; lowered by tests).
+    small_max: usize,
     /// Set while a member is being written; still set after a failure, which leaves
     /// the archive unusable.
     broken: bool,
@@ -116,7 +135,7 @@ impl NpzWriter {
         let w = BufWriter::with_capacity(CHUNK_BYTES, file.file()?);
         let threads = match compression {
             Compression::Stored => 1,
-            Compression::Deflate { threads } => resolve_threads(threads),
+            Compression::Deflate { threads, .. } => resolve_threads(threads),
         };
         Ok(NpzWriter {
             path: path.to_path_buf(),
@@ -126,6 +145,8 @@ impl NpzWriter {
             threads,
             block,
             names: HashSet::new(),
+            small: Vec::new(),
+            small_max: SMALL_MEMBER,
             broken: false,
         })
     }
@@ -147,31 +168,52 @@ impl NpzWriter {
         let path = &self.path;
         let io = |e| Error::io(path, e);
         let zip = &mut self.zip;
-        let stored = self.compression == Compression::Stored;
-        if let Some(range) = kernel_copy_range(data, len)?.filter(|_| stored) {
-            // The kernel copies the data; the ZIP CRC-32 comes from the bytes the
-            // checking thread reads.
-            zip.begin(member, Method::Stored, total).map_err(io)?;
-            zip.write(&head).map_err(io)?;
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&head);
-            zip.write_with(|w| {
-                copy_range_checked(data, range, w, name, path, |b| crc.update(b)).map(|()| len)
-            })?;
-            return zip.end(crc.finalize(), total).map_err(io);
-        }
         let mut payload = Payload::new(&head, data, len, name);
+        if let Some(size) = usize::try_from(total).ok().filter(|&t| t <= self.small_max) {
+            // Gather it, then write local header (final CRC and sizes) and data at once.
+            let mut bytes = std::mem::take(&mut self.small);
+            bytes.clear();
+            bytes.resize(size, 0);
+            payload.fill(&mut bytes)?;
+            let crc = payload.finish()?;
+            let res = match self.compression {
+                Compression::Stored => zip.add_whole(member, Method::Stored, crc, total, &bytes),
+                Compression::Deflate { level, .. } => {
+                    let mut z = Vec::new();
+                    let mut pos = 0;
+                    deflate::compress(
+                        &mut |buf| {
+                            buf.copy_from_slice(&bytes[pos..pos + buf.len()]);
+                            pos += buf.len();
+                            Ok(())
+                        },
+                        total,
+                        level,
+                        self.block,
+                        1,
+                        &mut |b| {
+                            z.extend_from_slice(b);
+                            Ok(())
+                        },
+                        path,
+                    )?;
+                    zip.add_whole(member, Method::Deflated, crc, total, &z)
+                }
+            };
+            self.small = bytes;
+            return res.map_err(io);
+        }
         match self.compression {
             Compression::Stored => {
                 zip.begin(member, Method::Stored, total).map_err(io)?;
                 payload.pump(&mut |bytes| zip.write(bytes).map_err(io))?;
             }
-            Compression::Deflate { .. } => {
+            Compression::Deflate { level, .. } => {
                 zip.begin(member, Method::Deflated, total).map_err(io)?;
                 deflate::compress(
                     &mut |buf| payload.fill(buf),
                     total,
-                    DEFLATE_LEVEL,
+                    level,
                     self.block,
                     self.threads,
                     &mut |bytes| zip.write(bytes).map_err(io),
@@ -206,10 +248,6 @@ impl ArrayWriter for NpzWriter {
         self.write_member(&member, name, header, data)?;
         self.broken = false;
         Ok(())
-    }
-
-    fn copies_ranges(&self) -> bool {
-        self.compression == Compression::Stored
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
@@ -392,8 +430,23 @@ mod tests {
         limits: Limits,
         chunk: usize,
     ) -> Vec<u8> {
+        write_small(path, ms, compression, block, limits, chunk, SMALL_MEMBER)
+    }
+
+    /// [`write`], with members up to `small_max` bytes written whole and the others
+    /// streamed (header patched afterwards).
+    fn write_small(
+        path: &Path,
+        ms: &[Member],
+        compression: Compression,
+        block: usize,
+        limits: Limits,
+        chunk: usize,
+        small_max: usize,
+    ) -> Vec<u8> {
         let mut w =
             Box::new(NpzWriter::with_settings(path, compression, true, block, limits).unwrap());
+        w.small_max = small_max;
         for m in ms {
             let mut s = Chunky {
                 data: &m.data,
@@ -484,13 +537,33 @@ with np.load(p, allow_pickle=False) as f:
         let ms = members();
         for (compression, method) in [
             (Compression::Stored, 0u16),
-            (Compression::Deflate { threads: 2 }, 8),
+            (
+                Compression::Deflate {
+                    threads: 2,
+                    level: DEFLATE_LEVEL,
+                },
+                8,
+            ),
         ] {
             let path = dir.path().join(format!("m{method}.npz"));
             let bytes = write(&path, &ms, compression, 4096, Limits::STANDARD, 1 << 20);
             assert!(!bytes.windows(4).any(|w| w == b"PK\x06\x06"));
             check_with_zip_crate(&bytes, &ms, method == 8);
             check_with_python(&path, &ms, method);
+            // Members written whole (all of them, some, none) or streamed with their
+            // header patched afterwards: the same archive bytes.
+            for small_max in [0, 1000, 20_000] {
+                let other = write_small(
+                    &path,
+                    &ms,
+                    compression,
+                    4096,
+                    Limits::STANDARD,
+                    7,
+                    small_max,
+                );
+                assert!(other == bytes, "small_max {small_max}");
+            }
         }
     }
 
@@ -502,7 +575,10 @@ with np.load(p, allow_pickle=False) as f:
         let base = write(
             &path,
             &ms,
-            Compression::Deflate { threads: 1 },
+            Compression::Deflate {
+                threads: 1,
+                level: DEFLATE_LEVEL,
+            },
             4096,
             Limits::STANDARD,
             1 << 20,
@@ -511,7 +587,10 @@ with np.load(p, allow_pickle=False) as f:
             let got = write(
                 &path,
                 &ms,
-                Compression::Deflate { threads },
+                Compression::Deflate {
+                    threads,
+                    level: DEFLATE_LEVEL,
+                },
                 4096,
                 Limits::STANDARD,
                 chunk,
@@ -529,8 +608,17 @@ with np.load(p, allow_pickle=False) as f:
         let stored7 = write(&path, &ms, Compression::Stored, 4096, Limits::STANDARD, 7);
         assert!(stored == stored7);
         // The default block size and all cores give one valid archive too.
-        let mut w =
-            Box::new(NpzWriter::create(&path, Compression::Deflate { threads: 0 }, true).unwrap());
+        let mut w = Box::new(
+            NpzWriter::create(
+                &path,
+                Compression::Deflate {
+                    threads: 0,
+                    level: DEFLATE_LEVEL,
+                },
+                true,
+            )
+            .unwrap(),
+        );
         for m in &ms {
             w.add(
                 m.name,
@@ -557,10 +645,17 @@ with np.load(p, allow_pickle=False) as f:
         };
         for (compression, method) in [
             (Compression::Stored, 0u16),
-            (Compression::Deflate { threads: 3 }, 8),
+            (
+                Compression::Deflate {
+                    threads: 3,
+                    level: DEFLATE_LEVEL,
+                },
+                8,
+            ),
         ] {
             let path = dir.path().join(format!("z{method}.npz"));
             let bytes = write(&path, &ms, compression, 4096, limits, 1 << 20);
+            assert!(write_small(&path, &ms, compression, 4096, limits, 1 << 20, 0) == bytes);
             let n = bytes.len();
             assert_eq!(&bytes[n - 98..n - 94], b"PK\x06\x06");
             assert_eq!(&bytes[n - 42..n - 38], b"PK\x06\x07");
@@ -574,7 +669,13 @@ with np.load(p, allow_pickle=False) as f:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.npz");
         let m = member("x", "<f4", &[100], 4);
-        for compression in [Compression::Stored, Compression::Deflate { threads: 2 }] {
+        for compression in [
+            Compression::Stored,
+            Compression::Deflate {
+                threads: 2,
+                level: DEFLATE_LEVEL,
+            },
+        ] {
             for data in [&m.data[..399], &[m.data.as_slice(), b"+"].concat()[..]] {
                 let mut w = Box::new(
                     NpzWriter::with_settings(&path, compression, true, 64, Limits::STANDARD)

@@ -232,10 +232,6 @@ impl ArrayWriter for SafetensorsWriter {
             .map_err(|e| Error::io(&path, e.into_error()))?;
         this.file.commit().map(|_| ())
     }
-
-    fn copies_ranges(&self) -> bool {
-        true
-    }
 }
 
 /// A tensor as an existing `.safetensors` file describes it.

@@ -6,7 +6,7 @@
 use crate::dtype::DataType;
 use crate::error::{Ctx, Result};
 use crate::formats::io::{InputFile, RangeReader};
-use crate::stream::{ByteStream, FileRange};
+use crate::stream::ByteStream;
 use hdf5_reader::messages::datatype::{StringSize, VarLenKind};
 use hdf5_reader::{ByteOrder, DatasetChunk, DatasetChunkIterator, Datatype};
 use std::sync::Arc;
@@ -125,8 +125,6 @@ pub fn swap_in_place(buf: &mut [u8], size: usize) {
 /// A contiguous dataset's bytes: a range of the input file, swapped if big-endian.
 pub struct RangeStream {
     reader: RangeReader,
-    start: u64,
-    len: u64,
     /// Element size when swapping (big-endian), else `None`.
     swap: Option<usize>,
     /// Swapped bytes not yet handed out.
@@ -139,8 +137,6 @@ impl RangeStream {
     pub fn new(file: Arc<InputFile>, offset: u64, len: u64, swap: Option<usize>) -> Result<Self> {
         Ok(RangeStream {
             reader: RangeReader::new(file, offset, len, 1 << 20)?,
-            start: offset,
-            len,
             swap,
             pending: Vec::new(),
             head: 0,
@@ -149,16 +145,18 @@ impl RangeStream {
 }
 
 impl ByteStream for RangeStream {
-    fn file_range(&self) -> Result<Option<FileRange>> {
-        if self.swap.is_some() || self.reader.offset() != self.start {
-            return Ok(None);
+    /// Little-endian data is lent straight from the reader's buffer (no copy).
+    fn lends(&self) -> bool {
+        self.swap.is_none()
+    }
+
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        if self.swap.is_some() {
+            return Err(crate::error::Error::usage(
+                "internal error: read_borrowed on a byte-swapped HDF5 stream",
+            ));
         }
-        Ok(Some(FileRange {
-            file: self.reader.file().handle()?,
-            path: self.reader.file().path().to_path_buf(),
-            offset: self.start,
-            len: self.len,
-        }))
+        self.reader.read_borrowed(max)
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {

@@ -9,6 +9,13 @@
 //! 1 MiB blocks that costs well under 1% of ratio, and it keeps the compressor usable
 //! with every flate2 backend.
 //!
+//! A block that deflate does not shrink (random float32 mantissas at level 1, say) is
+//! replaced by stored deflate blocks (RFC 1951 §3.2.4: a header byte, LEN, NLEN and up
+//! to 65,535 raw bytes each; the previous block ended byte-aligned, so none needs
+//! padding), which cost 5 bytes per 64 KiB. Level 0 stores every block. The choice
+//! depends only on the block's bytes, so the output still does not depend on the
+//! thread count.
+//!
 //! Memory: at most `2 * threads` input blocks and as many compressed blocks are alive.
 
 use crate::error::{Error, Result};
@@ -70,13 +77,59 @@ impl Plan {
     }
 
     fn compressor(&self) -> Compress {
-        Compress::new(flate2::Compression::new(self.level), false)
+        Compress::new(flate2::Compression::new(self.level.min(9)), false)
     }
 }
 
-/// Compresses one block into `out` (cleared first): a fresh raw deflate stream, ended
-/// with a sync flush, or finished when `last`.
+/// Raw bytes per stored deflate block (LEN is 16 bits).
+const STORED_MAX: usize = 65_535;
+
+/// The size of `len` bytes as stored deflate blocks.
+fn stored_size(len: usize) -> usize {
+    len + 5 * len.div_ceil(STORED_MAX).max(1)
+}
+
+/// Writes `input` into `out` (cleared first) as stored deflate blocks, the last one
+/// final when `last`.
+fn store_block(input: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(stored_size(input.len()));
+    let pieces = input.len().div_ceil(STORED_MAX).max(1);
+    for i in 0..pieces {
+        let piece =
+            &input[(i * STORED_MAX).min(input.len())..((i + 1) * STORED_MAX).min(input.len())];
+        // BFINAL in bit 0, BTYPE 00, then padding to the byte boundary.
+        out.push(u8::from(last && i + 1 == pieces));
+        let n = piece.len() as u16;
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&(!n).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
+}
+
+/// Compresses one block into `out` (cleared first): a fresh raw deflate stream at
+/// `level`, ended with a sync flush, or finished when `last`; stored blocks instead
+/// when that is not larger (always at level 0).
 fn deflate_block(
+    c: &mut Compress,
+    level: u32,
+    input: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), CompressError> {
+    if level == 0 {
+        store_block(input, last, out);
+        return Ok(());
+    }
+    deflate_raw(c, input, last, out)?;
+    if out.len() >= stored_size(input.len()) {
+        store_block(input, last, out);
+    }
+    Ok(())
+}
+
+/// [`deflate_block`] without the stored fallback.
+fn deflate_raw(
     c: &mut Compress,
     input: &[u8],
     last: bool,
@@ -126,7 +179,7 @@ fn compress_inline(
         let len = plan.len(seq);
         input.resize(len, 0);
         fill(&mut input)?;
-        deflate_block(&mut c, &input, plan.is_last(seq), &mut out)
+        deflate_block(&mut c, plan.level, &input, plan.is_last(seq), &mut out)
             .map_err(|e| compress_error(path, e))?;
         sink(&out)?;
     }
@@ -166,7 +219,7 @@ impl Drop for PanicNotice {
 
 fn worker(level: u32, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
     let notice = PanicNotice(done);
-    let mut c = Compress::new(flate2::Compression::new(level), false);
+    let mut c = Compress::new(flate2::Compression::new(level.min(9)), false);
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -181,7 +234,7 @@ fn worker(level: u32, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
             mut out,
             last,
         } = job;
-        let res = deflate_block(&mut c, &input, last, &mut out).map(|()| out);
+        let res = deflate_block(&mut c, level, &input, last, &mut out).map(|()| out);
         if notice
             .0
             .send(Done::Block {
@@ -326,6 +379,10 @@ mod tests {
     }
 
     fn run(data: &[u8], block: usize, threads: usize) -> Vec<u8> {
+        run_at(data, 6, block, threads)
+    }
+
+    fn run_at(data: &[u8], level: u32, block: usize, threads: usize) -> Vec<u8> {
         let mut pos = 0;
         let mut fill = |buf: &mut [u8]| {
             buf.copy_from_slice(&data[pos..pos + buf.len()]);
@@ -340,7 +397,7 @@ mod tests {
         compress(
             &mut fill,
             data.len() as u64,
-            6,
+            level,
             block,
             threads,
             &mut sink,
@@ -417,5 +474,57 @@ mod tests {
             );
             assert!(r.is_err());
         }
+    }
+
+    /// xorshift bytes: incompressible.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_level_round_trips_and_ignores_the_thread_count() {
+        let wave = sample(70_000);
+        let rand = noise(200_003);
+        let steps: Vec<u8> = (0..70_000u32).map(|i| (i / 7 % 13) as u8).collect();
+        for data in [&wave, &rand, &steps] {
+            for level in 0..=9 {
+                let one = run_at(data, level, 65_536, 1);
+                assert!(inflate(&one) == *data, "level {level}");
+                assert!(run_at(data, level, 65_536, 3) == one, "level {level}");
+                // Never larger than storing: stored blocks cost 5 bytes per 65,535.
+                assert!(
+                    one.len() <= stored_size(data.len()) + 5 * 4,
+                    "level {level}"
+                );
+            }
+        }
+        // Level 0 and incompressible data are stored blocks; compressible data shrinks.
+        assert_eq!(run_at(&rand, 1, 65_536, 2).len(), {
+            // three full blocks of 65,536 (two pieces each) and one of 3 bytes
+            200_003 + 5 * (3 * 2 + 1)
+        });
+        let steps: Vec<u8> = (0..70_000u32).map(|i| (i / 7 % 13) as u8).collect();
+        assert!(run_at(&steps, 1, 65_536, 2).len() < steps.len() / 4);
+        assert_eq!(
+            run_at(&wave, 0, 65_536, 2).len(),
+            stored_size_blocks(wave.len(), 65_536)
+        );
+        // The empty stream is one final empty stored block at level 0.
+        assert_eq!(run_at(&[], 0, 4096, 2), vec![1, 0, 0, 0xff, 0xff]);
+        assert!(inflate(&run_at(&[], 0, 4096, 1)).is_empty());
+    }
+
+    fn stored_size_blocks(len: usize, block: usize) -> usize {
+        (0..len.div_ceil(block))
+            .map(|i| stored_size(block.min(len - i * block)))
+            .sum()
     }
 }

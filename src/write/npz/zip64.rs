@@ -4,7 +4,8 @@
 //! * local header: version 45, flags 0 (0x800 for a non-ASCII name), 1980-01-01
 //!   00:00:00 (DOS time 0, date 0x21), both 32-bit sizes 0xFFFFFFFF and a ZIP64 extra
 //!   (`01 00 10 00 usize csize`) on every member; CRC-32 and sizes are patched by a seek
-//!   once the member's data is written;
+//!   once a streamed member's data is written, or known up front for a member written
+//!   whole ([`ZipWriter::add_whole`]);
 //! * central directory: made by 45 on Unix, real 32-bit sizes and offset, or the
 //!   0xFFFFFFFF sentinel plus a ZIP64 extra holding exactly the sentinel-marked values
 //!   (uncompressed size, compressed size, offset, in that order); external attributes
@@ -147,6 +148,46 @@ impl<W: Write + Seek> ZipWriter<W> {
     /// Starts a member called `name` (stored verbatim, UTF-8). `usize` is its
     /// uncompressed size if known (it is patched in [`end`](Self::end) anyway).
     pub fn begin(&mut self, name: &str, method: Method, usize: u64) -> io::Result<()> {
+        let (entry, h) = self.local_header(name, method, 0, usize, 0)?;
+        self.write(&h)?;
+        self.open = Some(Open {
+            entry,
+            data_start: self.pos,
+        });
+        Ok(())
+    }
+
+    /// Writes a whole member at once: the local header already holding its CRC-32
+    /// `crc`, uncompressed size `usize` and compressed size `data.len()`, then `data`.
+    /// No seek back, one `write` for a small member.
+    pub fn add_whole(
+        &mut self,
+        name: &str,
+        method: Method,
+        crc: u32,
+        usize: u64,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let csize = data.len() as u64;
+        if method == Method::Stored && csize != usize {
+            return Err(io::Error::other("zip: stored member size mismatch"));
+        }
+        let (entry, mut h) = self.local_header(name, method, crc, usize, csize)?;
+        h.extend_from_slice(data);
+        self.write(&h)?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The local header of a member starting at the current position, and its entry.
+    fn local_header(
+        &self,
+        name: &str,
+        method: Method,
+        crc: u32,
+        usize: u64,
+        csize: u64,
+    ) -> io::Result<(Entry, Vec<u8>)> {
         if self.open.is_some() {
             return Err(io::Error::other("zip: a member is already open"));
         }
@@ -162,7 +203,7 @@ impl<W: Write + Seek> ZipWriter<W> {
         put16(&mut h, method.code());
         put16(&mut h, DOS_TIME);
         put16(&mut h, DOS_DATE);
-        put32(&mut h, 0); // CRC-32, patched
+        put32(&mut h, crc); // CRC-32 (patched by `end` for a streamed member)
         put32(&mut h, 0xFFFF_FFFF); // compressed size: in the ZIP64 extra
         put32(&mut h, 0xFFFF_FFFF); // uncompressed size: in the ZIP64 extra
         put16(&mut h, name_len);
@@ -171,35 +212,23 @@ impl<W: Write + Seek> ZipWriter<W> {
         put16(&mut h, ZIP64_EXTRA_ID);
         put16(&mut h, 16);
         put64(&mut h, usize);
-        put64(&mut h, 0); // compressed size, patched
-        self.write(&h)?;
-        self.open = Some(Open {
-            entry: Entry {
-                name,
-                flags,
-                method,
-                crc: 0,
-                csize: 0,
-                usize,
-                offset,
-            },
-            data_start: self.pos,
-        });
-        Ok(())
+        put64(&mut h, csize);
+        let entry = Entry {
+            name,
+            flags,
+            method,
+            crc,
+            csize,
+            usize,
+            offset,
+        };
+        Ok((entry, h))
     }
 
     /// Appends bytes to the archive (the open member's data).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.out.write_all(bytes)?;
         self.pos += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Appends bytes that `copy` writes straight to the sink (e.g. a kernel copy from an
-    /// input file) and returns the count of, as part of the open member's data.
-    pub fn write_with<E>(&mut self, copy: impl FnOnce(&mut W) -> Result<u64, E>) -> Result<(), E> {
-        let n = copy(&mut self.out)?;
-        self.pos += n;
         Ok(())
     }
 

@@ -217,6 +217,7 @@ impl Bundle {
             other_files,
             entries,
             sources,
+            recent: std::sync::Mutex::new(None),
         })
     }
 }

@@ -102,12 +102,16 @@ pub struct Bundle {
     index_path: PathBuf,
     index_len: u64,
     /// The data files tensors are stored in, with their lengths when validated. They
-    /// are opened when a tensor is read, not kept open (checkpoints can have thousands).
+    /// are opened when a tensor is read, not kept open (checkpoints can have thousands),
+    /// except the one read last (`recent`).
     shards: Vec<(PathBuf, u64)>,
     /// Data files named by the header that no tensor uses, for `input_files`.
     other_files: Vec<(PathBuf, u64)>,
     entries: Vec<Entry>,
     sources: Vec<Source>,
+    /// The data file read last, kept open for the next tensor (one file: 20,000 small
+    /// tensors in one shard cost one `open`, not 20,000).
+    recent: std::sync::Mutex<Option<(u32, Arc<InputFile>)>>,
 }
 
 /// The dims of a box.
@@ -130,7 +134,14 @@ impl Bundle {
             .shards
             .get(shard as usize)
             .ok_or_else(|| Error::usage("internal error: unknown shard"))?;
-        let f = Arc::new(InputFile::open(path)?);
+        let recent = self.recent.lock().ok().and_then(|r| r.clone());
+        let f = match recent {
+            Some((s, f)) if s == shard => f,
+            _ => Arc::new(InputFile::open(path)?),
+        };
+        if let Ok(mut r) = self.recent.lock() {
+            *r = Some((shard, f.clone()));
+        }
         cache.insert(shard, f.clone());
         Ok(f)
     }

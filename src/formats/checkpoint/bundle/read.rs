@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::formats::io::{unmask_crc, RangeReader};
-use crate::stream::FileRange;
 
 /// The checksum error of a tensor's data. It gives the stored checksum only: the one
 /// computed from the data would give away short data (a CRC32C of 4 bytes is
@@ -63,30 +62,9 @@ impl SpanStream {
     }
 }
 
-impl ByteStream for SpanStream {
-    fn file_range(&self) -> Result<Option<FileRange>> {
-        if self.done || self.reader.offset() != self.start {
-            return Ok(None);
-        }
-        Ok(Some(FileRange {
-            file: self.reader.file().handle()?,
-            path: self.reader.file().path().to_path_buf(),
-            offset: self.start,
-            len: self.end - self.start,
-        }))
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        let n = self.reader.read(buf)?;
-        if n > 0 {
-            if self.expect.is_some() {
-                self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
-            }
-            return Ok(n);
-        }
+impl SpanStream {
+    /// The checksum check at the end of the span.
+    fn check_end(&mut self) -> Result<()> {
         if let Some(expect) = self.expect {
             if expect != self.crc {
                 return Err(crc_mismatch(
@@ -100,7 +78,45 @@ impl ByteStream for SpanStream {
             }
         }
         self.done = true;
+        Ok(())
+    }
+}
+
+impl ByteStream for SpanStream {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.reader.read(buf)?;
+        if n > 0 {
+            if self.expect.is_some() {
+                self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+            }
+            return Ok(n);
+        }
+        self.check_end()?;
         Ok(0)
+    }
+
+    fn lends(&self) -> bool {
+        true
+    }
+
+    /// Lends the reader's buffer: the CRC32C is computed over exactly the bytes the
+    /// caller then writes.
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        if self.done || max == 0 {
+            return Ok(&[]);
+        }
+        if self.reader.remaining() == 0 {
+            self.check_end()?;
+            return Ok(&[]);
+        }
+        let b = self.reader.read_borrowed(max)?;
+        if self.expect.is_some() {
+            self.crc = crc32c::crc32c_append(self.crc, b);
+        }
+        Ok(b)
     }
 }
 
