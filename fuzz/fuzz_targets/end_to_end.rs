@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
         threads: 1,
         verify: flags & 128 == 0,
         constants: false,
+        records: Default::default(),
         force: true,
         manifest: None,
         mode: Mode::DryRun,

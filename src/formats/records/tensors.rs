@@ -1,0 +1,169 @@
+//! Records that are serialized `TensorProto`s (`tf.io.serialize_tensor`;
+//! docs/formats/tfrecord.md §6): one `[N, *shape]` array when every record has one dtype
+//! and shape, else one array per record.
+
+use super::sink::{Cols, Layout, Place, Sink, Source};
+use crate::dtype::DataType;
+use crate::error::Ctx;
+use crate::formats::proto::TensorProto;
+use crate::formats::tensor::tensorproto::{describe, open_tensor};
+use crate::source::{Entry, RawTensor};
+use prost::Message;
+
+struct Rec {
+    dtype: DataType,
+    shape: Vec<u64>,
+    data_start: u64,
+    data_len: u64,
+    first: u64,
+    count: u64,
+    max_len: u64,
+}
+
+/// Collects `TensorProto` records.
+pub struct TensorSink {
+    stem: String,
+    cols: Cols,
+    data: usize,
+    lens: usize,
+    data_len: u64,
+    elems: u64,
+    recs: Vec<Rec>,
+    buf: Vec<u8>,
+}
+
+impl TensorSink {
+    /// Arrays are named `stem` (stacked) or `stem/<index>`.
+    pub fn new(mut cols: Cols, stem: String) -> Self {
+        let data = cols.add_column();
+        let lens = cols.add_column();
+        TensorSink {
+            stem,
+            cols,
+            data,
+            lens,
+            data_len: 0,
+            elems: 0,
+            recs: Vec::new(),
+            buf: vec![0u8; 256 << 10],
+        }
+    }
+}
+
+impl Sink for TensorSink {
+    fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        let tp = TensorProto::decode(rec).map_err(|e| format!("not a valid TensorProto: {e}"))?;
+        let ctx = Ctx::file(at.file.as_path());
+        let strip = |e: crate::error::Error| match e {
+            crate::error::Error::Corrupt { detail, .. }
+            | crate::error::Error::Unsupported { detail, .. } => detail,
+            other => other.to_string(),
+        };
+        let e = describe(&tp, "record", &ctx).map_err(strip)?;
+        let (data_start, first) = (self.data_len, self.elems);
+        let mut max_len = 0;
+        let count;
+        match open_tensor(&tp, e.dtype, &e.shape, &ctx).map_err(strip)? {
+            RawTensor::Fixed(mut s) => {
+                loop {
+                    let n = s.read(&mut self.buf).map_err(strip)?;
+                    if n == 0 {
+                        break;
+                    }
+                    self.cols.push(self.data, &self.buf[..n])?;
+                    self.data_len += n as u64;
+                }
+                count = e.num_elements();
+            }
+            RawTensor::Strings(mut s) => {
+                let mut el = Vec::new();
+                let mut k = 0;
+                while s.next_into(&mut el).map_err(strip)? {
+                    self.cols.push(self.data, &el)?;
+                    self.cols.push(self.lens, &(el.len() as u64).to_le_bytes())?;
+                    self.data_len += el.len() as u64;
+                    max_len = max_len.max(el.len() as u64);
+                    k += 1;
+                }
+                count = k;
+            }
+        }
+        self.elems += count;
+        self.recs.push(Rec {
+            dtype: e.dtype,
+            shape: e.shape,
+            data_start,
+            data_len: self.data_len - data_start,
+            first,
+            count,
+            max_len,
+        });
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<Layout, String> {
+        let n = self.recs.len() as u64;
+        let mut entries = Vec::new();
+        let uniform = self
+            .recs
+            .first()
+            .is_some_and(|r0| self.recs.iter().all(|r| r.dtype == r0.dtype && r.shape == r0.shape));
+        let source = |r: &Rec, whole: bool| {
+            if r.dtype == DataType::String {
+                Source::Strings {
+                    lens: self.lens,
+                    data: self.data,
+                    first: if whole { 0 } else { r.first },
+                    data_start: if whole { 0 } else { r.data_start },
+                    count: if whole { self.elems } else { r.count },
+                    max_len: if whole {
+                        self.recs.iter().map(|r| r.max_len).max().unwrap_or(0)
+                    } else {
+                        r.max_len
+                    },
+                }
+            } else if whole {
+                Source::column(self.data, false)
+            } else {
+                Source::Column {
+                    col: self.data,
+                    start: r.data_start,
+                    len: r.data_len,
+                    zero_prefix: false,
+                }
+            }
+        };
+        if uniform {
+            let r0 = &self.recs[0];
+            let mut shape = vec![n];
+            shape.extend_from_slice(&r0.shape);
+            let e = Entry {
+                name: self.stem.clone(),
+                dtype: r0.dtype,
+                shape,
+                stored_bytes: self.data_len,
+                location: format!("{n} TensorProto records of one dtype and shape, stacked"),
+                hidden: false,
+            };
+            entries.push((e, source(r0, true)));
+        } else {
+            let width = n.saturating_sub(1).to_string().len();
+            for (i, r) in self.recs.iter().enumerate() {
+                let e = Entry {
+                    name: format!("{}/{i:0width$}", self.stem),
+                    dtype: r.dtype,
+                    shape: r.shape.clone(),
+                    stored_bytes: r.data_len,
+                    location: format!("TensorProto record {i} of {n}"),
+                    hidden: false,
+                };
+                entries.push((e, source(r, false)));
+            }
+        }
+        Ok(Layout {
+            records: n,
+            entries,
+            cols: self.cols,
+        })
+    }
+}
