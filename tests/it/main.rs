@@ -11,6 +11,7 @@ mod kernel_copy;
 mod make;
 mod memory;
 mod numpy;
+mod records;
 mod tensorproto;
 mod v1;
 mod v2;

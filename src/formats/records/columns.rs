@@ -193,13 +193,22 @@ impl Sink for ExampleSink {
             );
             let splits = |name: String, col, len: u64, what: &str| {
                 (
-                    entry(&name, DataType::Int64, vec![len + 1], format!("{stats}, {what}")),
+                    entry(
+                        &name,
+                        DataType::Int64,
+                        vec![len + 1],
+                        format!("{stats}, {what}"),
+                    ),
                     Source::column(col, true),
                 )
             };
             match kind {
                 Kind::Float | Kind::Int64 => {
-                    let dtype = if kind == Kind::Float { DataType::Float } else { DataType::Int64 };
+                    let dtype = if kind == Kind::Float {
+                        DataType::Float
+                    } else {
+                        DataType::Int64
+                    };
                     if uniform {
                         let shape = if min == 1 { vec![n] } else { vec![n, min] };
                         entries.push((
@@ -208,28 +217,61 @@ impl Sink for ExampleSink {
                         ));
                     } else {
                         entries.push((
-                            entry(&format!("{}/values", f.name), dtype, vec![f.values], format!("{stats}, ragged")),
+                            entry(
+                                &format!("{}/values", f.name),
+                                dtype,
+                                vec![f.values],
+                                format!("{stats}, ragged"),
+                            ),
                             Source::column(f.values_col, false),
                         ));
-                        entries.push(splits(format!("{}/row_splits", f.name), f.row_ends_col, n, "ragged"));
+                        entries.push(splits(
+                            format!("{}/row_splits", f.name),
+                            f.row_ends_col,
+                            n,
+                            "ragged",
+                        ));
                     }
                 }
                 Kind::Bytes => {
                     let one_each = min == 1 && max == 1 && !self.ragged;
-                    let form = if one_each { "one value per record" } else { "ragged" };
+                    let form = if one_each {
+                        "one value per record"
+                    } else {
+                        "ragged"
+                    };
                     entries.push((
-                        entry(&format!("{}/bytes", f.name), DataType::Uint8, vec![f.bytes], format!("{stats}, {form}")),
+                        entry(
+                            &format!("{}/bytes", f.name),
+                            DataType::Uint8,
+                            vec![f.bytes],
+                            format!("{stats}, {form}"),
+                        ),
                         Source::column(f.values_col, false),
                     ));
-                    entries.push(splits(format!("{}/value_splits", f.name), f.value_ends_col, f.values, form));
+                    entries.push(splits(
+                        format!("{}/value_splits", f.name),
+                        f.value_ends_col,
+                        f.values,
+                        form,
+                    ));
                     if !one_each {
-                        entries.push(splits(format!("{}/row_splits", f.name), f.row_ends_col, n, form));
+                        entries.push(splits(
+                            format!("{}/row_splits", f.name),
+                            f.row_ends_col,
+                            n,
+                            form,
+                        ));
                     }
                 }
             }
         }
         entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        Ok(Layout { records: n, entries, cols: self.cols })
+        Ok(Layout {
+            records: n,
+            entries,
+            cols: self.cols,
+        })
     }
 }
 

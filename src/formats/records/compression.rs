@@ -241,7 +241,9 @@ mod tests {
             framed.extend_from_slice(&c);
         }
         let mut out = Vec::new();
-        SnappyBlocks::new(&framed[..]).read_to_end(&mut out).unwrap();
+        SnappyBlocks::new(&framed[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
         // Cut inside the second block.
         let cut = &framed[..framed.len() - 10];

@@ -174,12 +174,11 @@ impl RecordsContainer {
             return Ok(s);
         }
         let layout = self.scan(Some(SpillWriter::new(&std::env::temp_dir())?))?;
-        let same = layout.entries.len() == self.entries.len()
-            && layout
-                .entries
-                .iter()
-                .zip(&self.entries)
-                .all(|((a, _), b)| a.name == b.name && a.shape == b.shape && a.dtype == b.dtype);
+        let same =
+            layout.entries.len() == self.entries.len()
+                && layout.entries.iter().zip(&self.entries).all(|((a, _), b)| {
+                    a.name == b.name && a.shape == b.shape && a.dtype == b.dtype
+                });
         if !same {
             return Err(Error::corrupt(
                 &self.path,
@@ -198,7 +197,10 @@ impl RecordsContainer {
     /// Records converted (after `--skip` / `--take`).
     pub fn records(&self) -> u64 {
         match self.entries.first() {
-            Some(e) if self.record_kind == RecordKind::Tensor && e.name == stem(&self.path, &self.shards) => {
+            Some(e)
+                if self.record_kind == RecordKind::Tensor
+                    && e.name == stem(&self.path, &self.shards) =>
+            {
                 e.shape.first().copied().unwrap_or(0)
             }
             _ => 0,
@@ -212,7 +214,10 @@ impl Container for RecordsContainer {
     }
 
     fn kind(&self) -> &'static str {
-        let c = self.shards.first().map_or(Compression::None, |s| s.compression);
+        let c = self
+            .shards
+            .first()
+            .map_or(Compression::None, |s| s.compression);
         match (self.record_kind, c) {
             (RecordKind::Tensor, Compression::None) => "TFRecord of TensorProto records",
             (RecordKind::Tensor, Compression::Gzip) => "TFRecord (GZIP) of TensorProto records",
@@ -259,7 +264,10 @@ impl Container for RecordsContainer {
     }
 
     fn input_files(&self) -> Vec<(PathBuf, u64)> {
-        self.shards.iter().map(|s| (s.path.clone(), s.len)).collect()
+        self.shards
+            .iter()
+            .map(|s| (s.path.clone(), s.len))
+            .collect()
     }
 }
 

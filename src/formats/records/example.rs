@@ -65,7 +65,9 @@ fn parse_entry(entry: &[u8]) -> Result<FeatureRef<'_>, String> {
         match f? {
             (1, Value::Len(k)) => key = k,
             (2, Value::Len(v)) => value = v,
-            (1 | 2, _) => return Err("a feature map entry's key or value is not length-delimited".into()),
+            (1 | 2, _) => {
+                return Err("a feature map entry's key or value is not length-delimited".into())
+            }
             _ => {}
         }
     }
@@ -98,7 +100,11 @@ pub fn bytes_values(list: &[u8], mut each: impl FnMut(&[u8])) -> Result<u64, Str
                 each(v);
                 n += 1;
             }
-            _ => return Err("a BytesList holds a field other than length-delimited value = 1".into()),
+            _ => {
+                return Err(
+                    "a BytesList holds a field other than length-delimited value = 1".into(),
+                )
+            }
         }
     }
     Ok(n)
@@ -120,7 +126,11 @@ pub fn float_values(list: &[u8], out: &mut Vec<u8>) -> Result<u64, String> {
                 out.extend_from_slice(run);
             }
             (1, Value::Fixed32(v)) => out.extend_from_slice(&v),
-            _ => return Err("a FloatList holds a field other than value = 1 (fixed32 or packed)".into()),
+            _ => {
+                return Err(
+                    "a FloatList holds a field other than value = 1 (fixed32 or packed)".into(),
+                )
+            }
         }
     }
     Ok(((out.len() - start) / 4) as u64)
@@ -143,7 +153,11 @@ pub fn int64_values(list: &[u8], out: &mut Vec<u8>) -> Result<u64, String> {
                 out.extend_from_slice(&v.to_le_bytes());
                 n += 1;
             }
-            _ => return Err("an Int64List holds a field other than value = 1 (varint or packed)".into()),
+            _ => {
+                return Err(
+                    "an Int64List holds a field other than value = 1 (varint or packed)".into(),
+                )
+            }
         }
     }
     Ok(n)
@@ -175,7 +189,10 @@ pub fn looks(record: &[u8]) -> Looks {
         if first.is_none() {
             first = Some((n, v));
         }
-        if n == 2 && matches!(v, Value::Len(_)) && matches!(first, Some((1, Value::Len(_))) | Some((2, _))) {
+        if n == 2
+            && matches!(v, Value::Len(_))
+            && matches!(first, Some((1, Value::Len(_))) | Some((2, _)))
+        {
             seq = true;
         }
     }
@@ -214,7 +231,9 @@ mod tests {
     #[test]
     fn int64_negative_and_unpacked() {
         let mut out = Vec::new();
-        let neg = [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let neg = [
+            0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
         assert_eq!(int64_values(&neg, &mut out).unwrap(), 1);
         assert_eq!(out, (-1i64).to_le_bytes());
         assert!(int64_values(&[0x0a, 2, 0x80, 0x80], &mut out).is_err());

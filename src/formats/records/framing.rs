@@ -66,13 +66,16 @@ impl RecordReader {
 
     fn read_err(&self, e: io::Error, what: &str) -> Error {
         match e.kind() {
-            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-                self.error_at(
-                    self.index,
-                    self.offset,
-                    format!("{} data is damaged while reading the {what}: {e}", self.compression.name()),
-                )
-            }
+            io::ErrorKind::InvalidData
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::UnexpectedEof => self.error_at(
+                self.index,
+                self.offset,
+                format!(
+                    "{} data is damaged while reading the {what}: {e}",
+                    self.compression.name()
+                ),
+            ),
             _ => Error::io(&self.path, e),
         }
     }

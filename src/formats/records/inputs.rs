@@ -33,9 +33,11 @@ pub fn sniff(path: &Path, opts: &RecordOptions) -> Result<Option<(Compression, u
         .read_to_end(&mut head)
         .map_err(|e| Error::io(path, e))?;
     if head.is_empty() {
-        let named = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().contains("tfrecord"));
+        let named = path.file_name().is_some_and(|n| {
+            n.to_string_lossy()
+                .to_ascii_lowercase()
+                .contains("tfrecord")
+        });
         let asked = opts.compression.is_some() || opts.kind.is_some();
         return Ok((named || asked).then_some((opts.compression.unwrap_or(Compression::None), len)));
     }
@@ -44,6 +46,8 @@ pub fn sniff(path: &Path, opts: &RecordOptions) -> Result<Option<(Compression, u
     }
     let c = match compression::detect(&head) {
         Some(c) => c,
+        // `--records` says it is TFRecords: the framing will say what is wrong.
+        None if opts.kind.is_some() => return Ok(Some((Compression::None, len))),
         None => return Ok(None),
     };
     if matches!(c, Compression::Gzip | Compression::Zlib) {

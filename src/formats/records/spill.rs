@@ -95,11 +95,7 @@ impl SpillWriter {
         Ok(Spill {
             file: self.file,
             dir: self.dir,
-            cols: self
-                .cols
-                .into_iter()
-                .map(|c| (c.chunks, c.len))
-                .collect(),
+            cols: self.cols.into_iter().map(|c| (c.chunks, c.len)).collect(),
         })
     }
 }
@@ -164,7 +160,9 @@ impl ByteStream for SpillStream<'_> {
             return Ok(n);
         }
         let mut done = 0;
-        let room = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let buf = &mut buf[..room];
         while done < buf.len() {
             let Some(&(off, len)) = self.chunks.get(self.next) else {

@@ -27,7 +27,7 @@ pub struct TensorSink {
     data: usize,
     lens: usize,
     data_len: u64,
-    elems: u64,
+    strings: u64,
     recs: Vec<Rec>,
     buf: Vec<u8>,
 }
@@ -43,7 +43,7 @@ impl TensorSink {
             data,
             lens,
             data_len: 0,
-            elems: 0,
+            strings: 0,
             recs: Vec::new(),
             buf: vec![0u8; 256 << 10],
         }
@@ -60,7 +60,7 @@ impl Sink for TensorSink {
             other => other.to_string(),
         };
         let e = describe(&tp, "record", &ctx).map_err(strip)?;
-        let (data_start, first) = (self.data_len, self.elems);
+        let (data_start, first) = (self.data_len, self.strings);
         let mut max_len = 0;
         let count;
         match open_tensor(&tp, e.dtype, &e.shape, &ctx).map_err(strip)? {
@@ -80,15 +80,16 @@ impl Sink for TensorSink {
                 let mut k = 0;
                 while s.next_into(&mut el).map_err(strip)? {
                     self.cols.push(self.data, &el)?;
-                    self.cols.push(self.lens, &(el.len() as u64).to_le_bytes())?;
+                    self.cols
+                        .push(self.lens, &(el.len() as u64).to_le_bytes())?;
                     self.data_len += el.len() as u64;
                     max_len = max_len.max(el.len() as u64);
                     k += 1;
                 }
                 count = k;
+                self.strings += k;
             }
         }
-        self.elems += count;
         self.recs.push(Rec {
             dtype: e.dtype,
             shape: e.shape,
@@ -104,10 +105,11 @@ impl Sink for TensorSink {
     fn finish(self: Box<Self>) -> Result<Layout, String> {
         let n = self.recs.len() as u64;
         let mut entries = Vec::new();
-        let uniform = self
-            .recs
-            .first()
-            .is_some_and(|r0| self.recs.iter().all(|r| r.dtype == r0.dtype && r.shape == r0.shape));
+        let uniform = self.recs.first().is_some_and(|r0| {
+            self.recs
+                .iter()
+                .all(|r| r.dtype == r0.dtype && r.shape == r0.shape)
+        });
         let source = |r: &Rec, whole: bool| {
             if r.dtype == DataType::String {
                 Source::Strings {
@@ -115,7 +117,7 @@ impl Sink for TensorSink {
                     data: self.data,
                     first: if whole { 0 } else { r.first },
                     data_start: if whole { 0 } else { r.data_start },
-                    count: if whole { self.elems } else { r.count },
+                    count: if whole { self.strings } else { r.count },
                     max_len: if whole {
                         self.recs.iter().map(|r| r.max_len).max().unwrap_or(0)
                     } else {

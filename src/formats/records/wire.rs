@@ -79,7 +79,11 @@ impl<'a> Iterator for Fields<'a> {
                     a.copy_from_slice(b);
                     Value::Fixed32(a)
                 }
-                _ => return Err("a field has wire type 3, 4, 6 or 7 (groups are not used by TensorFlow)"),
+                _ => {
+                    return Err(
+                        "a field has wire type 3, 4, 6 or 7 (groups are not used by TensorFlow)",
+                    )
+                }
             };
             Ok((field, v))
         })();
