@@ -51,13 +51,14 @@ pub fn sniff(path: &Path, opts: &RecordOptions) -> Result<Option<(Compression, u
         None => return Ok(None),
     };
     if matches!(c, Compression::Gzip | Compression::Zlib) {
-        // Magic bytes alone are not enough: the decompressed stream must start with a
-        // record header (or be empty).
+        // Magic bytes alone are not enough (a TensorProto can start like a zlib header):
+        // the decompressed stream must start with a record header (or be empty).
         let mut s = compression::open_stream(path, c)?;
         let mut first = [0u8; 12];
-        let got = compression::read_full(&mut s, &mut first).unwrap_or(0);
-        if got != 0 && !compression::valid_header(&first[..got]) {
-            return Ok(None);
+        match compression::read_full(&mut s, &mut first) {
+            Ok(0) => {}
+            Ok(12) if compression::valid_header(&first) => {}
+            _ => return Ok(None),
         }
     }
     Ok(Some((c, len)))
@@ -116,6 +117,7 @@ pub fn resolve(path: &Path, opts: &RecordOptions) -> Result<Option<Vec<Shard>>> 
         files.sort();
     }
     let mut shards = Vec::new();
+    let mut others = Vec::new();
     for f in files {
         match sniff(&f, opts)? {
             Some((compression, len)) => shards.push(Shard {
@@ -123,18 +125,59 @@ pub fn resolve(path: &Path, opts: &RecordOptions) -> Result<Option<Vec<Shard>>> 
                 len,
                 compression,
             }),
-            // One file that is not TFRecords: another format's. In a folder or glob,
-            // every file must be a shard.
-            None if shards.is_empty() && path.is_file() => return Ok(None),
-            None if path.is_dir() => return Ok(None),
-            None => {
-                return Err(Error::corrupt(
-                    &f,
-                    "matched as a TFRecord shard but is not a TFRecord file (its first record \
-                     header's CRC does not match under any compression)",
-                ))
+            None => others.push(f),
+        }
+    }
+    // None of them is TFRecords: another format's input (a checkpoint folder or glob).
+    if shards.is_empty() {
+        return Ok(None);
+    }
+    if let Some(f) = others.first() {
+        return Err(Error::corrupt(
+            f,
+            format!(
+                "is among the TFRecord shards of {} but is not a TFRecord file (its first \
+                 record header's CRC does not match under any compression)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Some(shards))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
             }
         }
     }
-    Ok(Some(shards))
+
+    #[test]
+    fn no_other_fixture_is_taken_for_tfrecords() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        let mut n = 0;
+        for f in files {
+            let is_records = f.starts_with(root.join("records"));
+            let got = sniff(&f, &RecordOptions::default()).unwrap();
+            if is_records {
+                let name = f.to_string_lossy();
+                let data = !name.contains("expected") && !name.ends_with(".json");
+                assert_eq!(got.is_some(), data, "{name}");
+            } else {
+                assert!(got.is_none(), "{} taken for TFRecords", f.display());
+                n += 1;
+            }
+        }
+        assert!(n > 200, "{n}");
+    }
 }
