@@ -35,12 +35,20 @@ pub struct ExampleSink {
     ragged: bool,
     scratch: Vec<u8>,
     refs_cap: usize,
+    prefix: &'static str,
 }
 
 impl ExampleSink {
     /// A sink spilling to `cols`; `ragged` is `--ragged`.
     pub fn new(cols: Cols, ragged: bool) -> Self {
+        Self::with_prefix(cols, ragged, "")
+    }
+
+    /// A sink naming its arrays `prefix` + feature key (`context/` for a
+    /// `SequenceExample`'s context).
+    pub fn with_prefix(cols: Cols, ragged: bool, prefix: &'static str) -> Self {
         ExampleSink {
+            prefix,
             feats: Vec::new(),
             index: HashMap::new(),
             cols,
@@ -55,9 +63,9 @@ impl ExampleSink {
         if let Some(&i) = self.index.get(key) {
             return Ok(i);
         }
-        let name = std::str::from_utf8(key)
-            .map_err(|_| format!("feature key {key:?} is not UTF-8"))?
-            .to_string();
+        let name =
+            std::str::from_utf8(key).map_err(|_| format!("feature key {key:?} is not UTF-8"))?;
+        let name = format!("{}{name}", self.prefix);
         let f = Feature {
             name,
             kind: None,
@@ -156,11 +164,14 @@ fn self_place(kind: &Option<(Kind, Place)>) -> String {
     }
 }
 
-impl Sink for ExampleSink {
-    fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
-        let mut refs: Vec<FeatureRef<'_>> = Vec::with_capacity(self.refs_cap);
-        parse_example(rec, &mut refs).map_err(|e| format!("not a valid tf.train.Example: {e}"))?;
-        self.refs_cap = refs.len();
+impl ExampleSink {
+    /// The spill columns (shared with a `SequenceExample`'s feature lists).
+    pub fn cols_mut(&mut self) -> &mut Cols {
+        &mut self.cols
+    }
+
+    /// Adds one record holding the features `refs` (in file order).
+    pub fn add_record(&mut self, refs: &[FeatureRef<'_>], at: &Place) -> Result<(), String> {
         // Walk backwards: the last entry of a repeated key wins.
         for &(key, kind) in refs.iter().rev() {
             let i = self.feature_id(key)?;
@@ -171,6 +182,15 @@ impl Sink for ExampleSink {
         }
         self.n += 1;
         Ok(())
+    }
+}
+
+impl Sink for ExampleSink {
+    fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        let mut refs: Vec<FeatureRef<'_>> = Vec::with_capacity(self.refs_cap);
+        parse_example(rec, &mut refs).map_err(|e| format!("not a valid tf.train.Example: {e}"))?;
+        self.refs_cap = refs.len();
+        self.add_record(&refs, at)
     }
 
     fn finish(mut self: Box<Self>) -> Result<Layout, String> {

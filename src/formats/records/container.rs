@@ -6,6 +6,7 @@ use super::compression::{open_stream, Compression};
 use super::example::{looks, Looks};
 use super::framing::RecordReader;
 use super::inputs::Shard;
+use super::sequence::SequenceSink;
 use super::sink::{Cols, Layout, Place, Sink, Source};
 use super::spill::{Spill, SpillWriter};
 use super::tensors::TensorSink;
@@ -96,7 +97,6 @@ impl RecordsContainer {
             None => detect_kind(&shards, verify)?,
         };
         let what = match record_kind {
-            RecordKind::Sequence => Some("tf.train.SequenceExample"),
             RecordKind::Event => Some("TensorBoard Event"),
             _ => None,
         };
@@ -133,6 +133,7 @@ impl RecordsContainer {
     fn sink(&self, cols: Cols) -> Box<dyn Sink> {
         match self.record_kind {
             RecordKind::Tensor => Box::new(TensorSink::new(cols, stem(&self.path, &self.shards))),
+            RecordKind::Sequence => Box::new(SequenceSink::new(cols, self.opts.ragged)),
             _ => Box::new(ExampleSink::new(cols, self.opts.ragged)),
         }
     }
@@ -223,6 +224,18 @@ impl Container for RecordsContainer {
             (RecordKind::Tensor, Compression::Gzip) => "TFRecord (GZIP) of TensorProto records",
             (RecordKind::Tensor, Compression::Zlib) => "TFRecord (ZLIB) of TensorProto records",
             (RecordKind::Tensor, Compression::Snappy) => "TFRecord (SNAPPY) of TensorProto records",
+            (RecordKind::Sequence, Compression::None) => {
+                "TFRecord of tf.train.SequenceExample records"
+            }
+            (RecordKind::Sequence, Compression::Gzip) => {
+                "TFRecord (GZIP) of tf.train.SequenceExample records"
+            }
+            (RecordKind::Sequence, Compression::Zlib) => {
+                "TFRecord (ZLIB) of tf.train.SequenceExample records"
+            }
+            (RecordKind::Sequence, Compression::Snappy) => {
+                "TFRecord (SNAPPY) of tf.train.SequenceExample records"
+            }
             (_, Compression::None) => "TFRecord of tf.train.Example records",
             (_, Compression::Gzip) => "TFRecord (GZIP) of tf.train.Example records",
             (_, Compression::Zlib) => "TFRecord (ZLIB) of tf.train.Example records",

@@ -74,8 +74,9 @@ fn parse_entry(entry: &[u8]) -> Result<FeatureRef<'_>, String> {
     Ok((key, feature_kind(value, key)?))
 }
 
-/// `parsed::Feature::ParseDataType`: the first field of the `Feature` decides.
-fn feature_kind<'a>(feature: &'a [u8], key: &[u8]) -> Result<Option<(Kind, &'a [u8])>, String> {
+/// `parsed::Feature::ParseDataType`: the first field of the `Feature` decides (`key`
+/// names it in the error).
+pub fn feature_kind<'a>(feature: &'a [u8], key: &[u8]) -> Result<Option<(Kind, &'a [u8])>, String> {
     let Some(first) = Fields::new(feature).next() else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ pub mod container;
 pub mod example;
 pub mod framing;
 pub mod inputs;
+pub mod sequence;
 pub mod sink;
 pub mod spill;
 pub mod tensors;
