@@ -3,6 +3,7 @@
 
 use super::columns::ExampleSink;
 use super::compression::{open_stream, Compression};
+use super::dataset::DatasetSink;
 use super::example::{looks, Looks};
 use super::framing::RecordReader;
 use super::inputs::Shard;
@@ -26,6 +27,8 @@ pub struct RecordsContainer {
     entries: Vec<Entry>,
     sources: Vec<Source>,
     spill: OnceLock<Spill>,
+    /// A saved dataset's component names (each element is one record per component).
+    components: Option<Vec<String>>,
 }
 
 fn reader(shard: &Shard, verify: bool) -> Result<RecordReader> {
@@ -91,10 +94,30 @@ impl RecordsContainer {
     /// Reads every record of `shards` (the input `path`), spilling the columns to
     /// `opts.spill_dir` if set.
     pub fn open(path: &Path, shards: Vec<Shard>, opts: &RecordOptions) -> Result<Self> {
+        Self::open_with(path, shards, opts, None)
+    }
+
+    /// Reads a `Dataset.save` folder's shards, whose elements have `components`.
+    pub fn open_dataset(
+        path: &Path,
+        shards: Vec<Shard>,
+        opts: &RecordOptions,
+        components: Vec<String>,
+    ) -> Result<Self> {
+        Self::open_with(path, shards, opts, Some(components))
+    }
+
+    fn open_with(
+        path: &Path,
+        shards: Vec<Shard>,
+        opts: &RecordOptions,
+        components: Option<Vec<String>>,
+    ) -> Result<Self> {
         let verify = !opts.no_verify;
-        let record_kind = match opts.kind {
-            Some(k) => k,
-            None => detect_kind(&shards, verify)?,
+        let record_kind = match (opts.kind, &components) {
+            (_, Some(_)) => RecordKind::Tensor,
+            (Some(k), None) => k,
+            (None, None) => detect_kind(&shards, verify)?,
         };
         let what = match record_kind {
             RecordKind::Event => Some("TensorBoard Event"),
@@ -114,6 +137,7 @@ impl RecordsContainer {
             entries: Vec::new(),
             sources: Vec::new(),
             spill: OnceLock::new(),
+            components,
         };
         let writer = match &opts.spill_dir {
             Some(dir) => Some(SpillWriter::new(dir)?),
@@ -131,6 +155,9 @@ impl RecordsContainer {
     }
 
     fn sink(&self, cols: Cols) -> Box<dyn Sink> {
+        if let Some(c) = &self.components {
+            return Box::new(DatasetSink::new(cols, c, &stem(&self.path, &self.shards)));
+        }
         match self.record_kind {
             RecordKind::Tensor => Box::new(TensorSink::new(cols, stem(&self.path, &self.shards))),
             RecordKind::Sequence => Box::new(SequenceSink::new(cols, self.opts.ragged)),
@@ -142,7 +169,13 @@ impl RecordsContainer {
     fn scan(&self, writer: Option<SpillWriter>) -> Result<Layout> {
         let mut sink = self.sink(Cols::new(writer));
         let mut global = 0u64;
-        let end = self.opts.take.map(|t| self.opts.skip.saturating_add(t));
+        // --skip / --take count elements: one record per component in a saved dataset.
+        let per = self.components.as_ref().map_or(1, |c| c.len() as u64);
+        let skip = self.opts.skip.saturating_mul(per);
+        let end = self
+            .opts
+            .take
+            .map(|t| skip.saturating_add(t.saturating_mul(per)));
         let mut buf = Vec::new();
         'shards: for s in &self.shards {
             let file = Arc::new(s.path.clone());
@@ -156,7 +189,7 @@ impl RecordsContainer {
                     break;
                 }
                 global += 1;
-                if global <= self.opts.skip {
+                if global <= skip {
                     continue;
                 }
                 let at = Place {
@@ -219,6 +252,14 @@ impl Container for RecordsContainer {
             .shards
             .first()
             .map_or(Compression::None, |s| s.compression);
+        if self.components.is_some() {
+            return match c {
+                Compression::None => "tf.data.Dataset.save folder",
+                Compression::Gzip => "tf.data.Dataset.save folder (GZIP)",
+                Compression::Zlib => "tf.data.Dataset.save folder (ZLIB)",
+                Compression::Snappy => "tf.data.Dataset.save folder (SNAPPY)",
+            };
+        }
         match (self.record_kind, c) {
             (RecordKind::Tensor, Compression::None) => "TFRecord of TensorProto records",
             (RecordKind::Tensor, Compression::Gzip) => "TFRecord (GZIP) of TensorProto records",

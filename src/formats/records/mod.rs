@@ -8,6 +8,7 @@
 pub mod columns;
 pub mod compression;
 pub mod container;
+pub mod dataset;
 pub mod example;
 pub mod framing;
 pub mod inputs;
@@ -72,9 +73,15 @@ pub struct RecordOptions {
     pub spill_dir: Option<PathBuf>,
 }
 
-/// Opens `path` as TFRecords if it is a TFRecord file, a folder of them or a glob
-/// matching them; `Ok(None)` if it is none of these.
+/// Opens `path` as TFRecords if it is a TFRecord file, a folder of them, a glob matching
+/// them or a `tf.data.Dataset.save` folder; `Ok(None)` if it is none of these.
 pub fn try_open(path: &Path, opts: &RecordOptions) -> Result<Option<Box<dyn Container>>> {
+    if path.is_dir() && dataset::is_saved_dataset(path) {
+        let (components, shards) = dataset::resolve(path, opts)?;
+        return Ok(Some(Box::new(RecordsContainer::open_dataset(
+            path, shards, opts, components,
+        )?)));
+    }
     let Some(files) = inputs::resolve(path, opts)? else {
         return Ok(None);
     };

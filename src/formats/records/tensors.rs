@@ -20,31 +20,31 @@ struct Rec {
     max_len: u64,
 }
 
-/// Collects `TensorProto` records.
-pub struct TensorSink {
+/// The records of one tensor stream (a file of `TensorProto` records, or one component
+/// of a saved dataset's elements), spilled to shared columns.
+pub struct TensorColumn {
     stem: String,
-    cols: Cols,
     data: usize,
     lens: usize,
     data_len: u64,
     strings: u64,
     recs: Vec<Rec>,
+}
+
+/// Collects `TensorProto` records.
+pub struct TensorSink {
+    cols: Cols,
+    column: TensorColumn,
     buf: Vec<u8>,
 }
 
 impl TensorSink {
     /// Arrays are named `stem` (stacked) or `stem/<index>`.
     pub fn new(mut cols: Cols, stem: String) -> Self {
-        let data = cols.add_column();
-        let lens = cols.add_column();
+        let column = TensorColumn::new(&mut cols, stem);
         TensorSink {
-            stem,
             cols,
-            data,
-            lens,
-            data_len: 0,
-            strings: 0,
-            recs: Vec::new(),
+            column,
             buf: vec![0u8; 256 << 10],
         }
     }
@@ -52,6 +52,47 @@ impl TensorSink {
 
 impl Sink for TensorSink {
     fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        self.column.add(&mut self.cols, &mut self.buf, rec, at)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Layout, String> {
+        let records = self.column.records();
+        Ok(Layout {
+            records,
+            entries: self.column.entries(),
+            cols: self.cols,
+        })
+    }
+}
+
+impl TensorColumn {
+    /// Arrays are named `stem` (stacked) or `stem/<index>`.
+    pub fn new(cols: &mut Cols, stem: String) -> Self {
+        let data = cols.add_column();
+        let lens = cols.add_column();
+        TensorColumn {
+            stem,
+            data,
+            lens,
+            data_len: 0,
+            strings: 0,
+            recs: Vec::new(),
+        }
+    }
+
+    /// Records added.
+    pub fn records(&self) -> u64 {
+        self.recs.len() as u64
+    }
+
+    /// Adds one `TensorProto` record (`buf` is scratch space).
+    pub fn add(
+        &mut self,
+        cols: &mut Cols,
+        buf: &mut [u8],
+        rec: &[u8],
+        at: &Place,
+    ) -> Result<(), String> {
         let tp = TensorProto::decode(rec).map_err(|e| format!("not a valid TensorProto: {e}"))?;
         let ctx = Ctx::file(at.file.as_path());
         let strip = |e: crate::error::Error| match e {
@@ -66,11 +107,11 @@ impl Sink for TensorSink {
         match open_tensor(&tp, e.dtype, &e.shape, &ctx).map_err(strip)? {
             RawTensor::Fixed(mut s) => {
                 loop {
-                    let n = s.read(&mut self.buf).map_err(strip)?;
+                    let n = s.read(buf).map_err(strip)?;
                     if n == 0 {
                         break;
                     }
-                    self.cols.push(self.data, &self.buf[..n])?;
+                    cols.push(self.data, &buf[..n])?;
                     self.data_len += n as u64;
                 }
                 count = e.num_elements();
@@ -79,9 +120,8 @@ impl Sink for TensorSink {
                 let mut el = Vec::new();
                 let mut k = 0;
                 while s.next_into(&mut el).map_err(strip)? {
-                    self.cols.push(self.data, &el)?;
-                    self.cols
-                        .push(self.lens, &(el.len() as u64).to_le_bytes())?;
+                    cols.push(self.data, &el)?;
+                    cols.push(self.lens, &(el.len() as u64).to_le_bytes())?;
                     self.data_len += el.len() as u64;
                     max_len = max_len.max(el.len() as u64);
                     k += 1;
@@ -102,7 +142,9 @@ impl Sink for TensorSink {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<Layout, String> {
+    /// The arrays: one stacked `[N, *shape]` if every record has one dtype and shape,
+    /// else one per record.
+    pub fn entries(self) -> Vec<(Entry, Source)> {
         let n = self.recs.len() as u64;
         let mut entries = Vec::new();
         let uniform = self.recs.first().is_some_and(|r0| {
@@ -162,10 +204,6 @@ impl Sink for TensorSink {
                 entries.push((e, source(r, false)));
             }
         }
-        Ok(Layout {
-            records: n,
-            entries,
-            cols: self.cols,
-        })
+        entries
     }
 }
