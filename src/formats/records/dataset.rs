@@ -134,7 +134,7 @@ pub fn resolve(dir: &Path, opts: &RecordOptions) -> Result<(Vec<String>, Vec<Sha
     let mut shards = Vec::new();
     for d in shard_dirs {
         for f in read_dir_sorted(&d)? {
-            if !f.extension().is_some_and(|e| e == "snapshot") {
+            if f.extension().is_none_or(|e| e != "snapshot") {
                 continue;
             }
             let (compression, len) = sniff(&f, &tensor_opts)?
