@@ -4,6 +4,7 @@
 use super::columns::ExampleSink;
 use super::compression::{open_stream, Compression};
 use super::dataset::DatasetSink;
+use super::events::EventSink;
 use super::example::{looks, Looks};
 use super::framing::RecordReader;
 use super::inputs::Shard;
@@ -119,16 +120,6 @@ impl RecordsContainer {
             (Some(k), None) => k,
             (None, None) => detect_kind(&shards, verify)?,
         };
-        let what = match record_kind {
-            RecordKind::Event => Some("TensorBoard Event"),
-            _ => None,
-        };
-        if let Some(what) = what {
-            return Err(Error::unsupported(
-                path,
-                format!("the records are {what}s, which tf2npy cannot convert yet"),
-            ));
-        }
         let mut c = RecordsContainer {
             path: path.to_path_buf(),
             shards,
@@ -161,6 +152,18 @@ impl RecordsContainer {
         match self.record_kind {
             RecordKind::Tensor => Box::new(TensorSink::new(cols, stem(&self.path, &self.shards))),
             RecordKind::Sequence => Box::new(SequenceSink::new(cols, self.opts.ragged)),
+            RecordKind::Event => {
+                let root = if self.path.is_dir() {
+                    self.path.clone()
+                } else {
+                    self.shards
+                        .first()
+                        .and_then(|s| s.path.parent())
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default()
+                };
+                Box::new(EventSink::new(cols, root))
+            }
             _ => Box::new(ExampleSink::new(cols, self.opts.ragged)),
         }
     }
@@ -261,6 +264,7 @@ impl Container for RecordsContainer {
             };
         }
         match (self.record_kind, c) {
+            (RecordKind::Event, _) => "TensorBoard event file(s)",
             (RecordKind::Tensor, Compression::None) => "TFRecord of TensorProto records",
             (RecordKind::Tensor, Compression::Gzip) => "TFRecord (GZIP) of TensorProto records",
             (RecordKind::Tensor, Compression::Zlib) => "TFRecord (ZLIB) of TensorProto records",

@@ -64,6 +64,44 @@ pub fn sniff(path: &Path, opts: &RecordOptions) -> Result<Option<(Compression, u
     Ok(Some((c, len)))
 }
 
+/// The TensorBoard event files (`events.out.tfevents.*`) under `dir`, at any depth
+/// (runs are subfolders), in sorted path order.
+pub fn event_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let p = e.map_err(|e| Error::io(&d, e))?.path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if p.is_dir() && !name.starts_with('.') {
+                todo.push(p);
+            } else if name.starts_with("events.out.tfevents.") && p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every file of `files` as a shard: each must be a TFRecord file.
+pub fn shards(files: Vec<PathBuf>, opts: &RecordOptions) -> Result<Vec<Shard>> {
+    let mut out = Vec::new();
+    for f in files {
+        let (compression, len) = sniff(&f, opts)?
+            .ok_or_else(|| Error::corrupt(&f, "not a TFRecord file under any compression"))?;
+        out.push(Shard {
+            path: f,
+            len,
+            compression,
+        });
+    }
+    Ok(out)
+}
+
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }

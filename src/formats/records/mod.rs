@@ -9,6 +9,7 @@ pub mod columns;
 pub mod compression;
 pub mod container;
 pub mod dataset;
+pub mod events;
 pub mod example;
 pub mod framing;
 pub mod inputs;
@@ -81,6 +82,17 @@ pub fn try_open(path: &Path, opts: &RecordOptions) -> Result<Option<Box<dyn Cont
         return Ok(Some(Box::new(RecordsContainer::open_dataset(
             path, shards, opts, components,
         )?)));
+    }
+    if path.is_dir() {
+        let logs = inputs::event_files(path)?;
+        if !logs.is_empty() {
+            let opts = RecordOptions {
+                kind: Some(RecordKind::Event),
+                ..opts.clone()
+            };
+            let shards = inputs::shards(logs, &opts)?;
+            return Ok(Some(Box::new(RecordsContainer::open(path, shards, &opts)?)));
+        }
     }
     let Some(files) = inputs::resolve(path, opts)? else {
         return Ok(None);
