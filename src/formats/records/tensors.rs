@@ -28,6 +28,16 @@ pub struct TensorColumn {
     lens: usize,
     data_len: u64,
     strings: u64,
+    /// Records seen.
+    n: u64,
+    /// The first record (dtype and shape every record must share to stack).
+    first: Option<Rec>,
+    /// Every record so far has the first one's dtype and shape: nothing is kept per
+    /// record, except `(data_start, max_len)` for string records.
+    uniform: bool,
+    string_prefix: Vec<(u64, u64)>,
+    max_len: u64,
+    /// Once not uniform: every record.
     recs: Vec<Rec>,
 }
 
@@ -76,13 +86,68 @@ impl TensorColumn {
             lens,
             data_len: 0,
             strings: 0,
+            n: 0,
+            first: None,
+            uniform: true,
+            string_prefix: Vec::new(),
+            max_len: 0,
             recs: Vec::new(),
         }
     }
 
+    fn push(&mut self, r: Rec) {
+        self.n += 1;
+        self.max_len = self.max_len.max(r.max_len);
+        let Some(r0) = &self.first else {
+            if r.dtype == DataType::String {
+                self.string_prefix.push((r.data_start, r.max_len));
+            }
+            self.first = Some(r);
+            return;
+        };
+        if self.uniform && r.dtype == r0.dtype && r.shape == r0.shape {
+            if r.dtype == DataType::String {
+                self.string_prefix.push((r.data_start, r.max_len));
+            }
+            return;
+        }
+        if self.uniform {
+            // The first record that differs: rebuild the records before it, which all
+            // had the first one's dtype, shape and (for fixed dtypes) size.
+            self.uniform = false;
+            let k = self.n - 1;
+            let strings = r0.dtype == DataType::String;
+            let mut recs = Vec::with_capacity(k as usize + 1);
+            for j in 0..k {
+                let (data_start, data_len, max_len) = if strings {
+                    let (st, ml) = self.string_prefix[j as usize];
+                    let next = self
+                        .string_prefix
+                        .get(j as usize + 1)
+                        .map_or(r.data_start, |x| x.0);
+                    (st, next - st, ml)
+                } else {
+                    (j * r0.data_len, r0.data_len, 0)
+                };
+                recs.push(Rec {
+                    dtype: r0.dtype,
+                    shape: r0.shape.clone(),
+                    data_start,
+                    data_len,
+                    first: if strings { j * r0.count } else { 0 },
+                    count: r0.count,
+                    max_len,
+                });
+            }
+            self.recs = recs;
+            self.string_prefix = Vec::new();
+        }
+        self.recs.push(r);
+    }
+
     /// Records added.
     pub fn records(&self) -> u64 {
-        self.recs.len() as u64
+        self.n
     }
 
     /// Adds one `TensorProto` record (`buf` is scratch space).
@@ -130,7 +195,7 @@ impl TensorColumn {
                 self.strings += k;
             }
         }
-        self.recs.push(Rec {
+        self.push(Rec {
             dtype: e.dtype,
             shape: e.shape,
             data_start,
@@ -145,13 +210,9 @@ impl TensorColumn {
     /// The arrays: one stacked `[N, *shape]` if every record has one dtype and shape,
     /// else one per record.
     pub fn entries(self) -> Vec<(Entry, Source)> {
-        let n = self.recs.len() as u64;
+        let n = self.n;
         let mut entries = Vec::new();
-        let uniform = self.recs.first().is_some_and(|r0| {
-            self.recs
-                .iter()
-                .all(|r| r.dtype == r0.dtype && r.shape == r0.shape)
-        });
+        let uniform = self.uniform && self.first.is_some();
         let source = |r: &Rec, whole: bool| {
             if r.dtype == DataType::String {
                 Source::Strings {
@@ -160,11 +221,7 @@ impl TensorColumn {
                     first: if whole { 0 } else { r.first },
                     data_start: if whole { 0 } else { r.data_start },
                     count: if whole { self.strings } else { r.count },
-                    max_len: if whole {
-                        self.recs.iter().map(|r| r.max_len).max().unwrap_or(0)
-                    } else {
-                        r.max_len
-                    },
+                    max_len: if whole { self.max_len } else { r.max_len },
                 }
             } else if whole {
                 Source::column(self.data, false)
@@ -178,7 +235,9 @@ impl TensorColumn {
             }
         };
         if uniform {
-            let r0 = &self.recs[0];
+            let Some(r0) = &self.first else {
+                return entries;
+            };
             let mut shape = vec![n];
             shape.extend_from_slice(&r0.shape);
             let e = Entry {
