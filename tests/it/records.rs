@@ -92,6 +92,22 @@ fn forced_compression_and_kind_agree_with_detection() {
 }
 
 #[test]
+fn bad_record_flags_are_usage_errors() {
+    for args in [
+        ["--compression", "lz4"],
+        ["--records", "graph"],
+        ["--take", "x"],
+    ] {
+        let run = tf2npy([
+            dir().join("examples.tfrecord").as_os_str(),
+            args[0].as_ref(),
+            args[1].as_ref(),
+        ]);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", stderr_of(&run));
+    }
+}
+
+#[test]
 fn listing_shows_compression_layout_and_counts() {
     let run = ok([
         dir().join("examples.tfrecord.gz").as_os_str(),
