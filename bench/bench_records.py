@@ -120,11 +120,14 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
     ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--exe", help="a built tf2npy (default: cargo build --release)")
     a = ap.parse_args()
     WORK = a.work
     os.makedirs(WORK, exist_ok=True)
-    subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT, check=True)
-    exe = os.path.join(ROOT, "target", "release", "tf2npy")
+    exe = a.exe
+    if not exe:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT, check=True)
+        exe = os.path.join(ROOT, "target", "release", "tf2npy")
     base = 250_000
     n = base * a.scale
     inputs = {}
