@@ -66,7 +66,7 @@ np.savez(out,
             "label": tf.concat(cols["label"], 0).numpy(),
             "embedding": tf.concat(cols["embedding"], 0).numpy(),
             "tokens/values": tokens.flat_values.numpy(),
-            "tokens/row_splits": tokens.row_splits.numpy()})
+            "tokens/row_splits": tokens.row_splits.numpy().astype("<i8")})
 '''
 
 PYPI_JOB = r'''
@@ -76,7 +76,7 @@ path, out, comp = sys.argv[1], sys.argv[2], sys.argv[3]
 desc = {"image": "byte", "label": "int", "embedding": "float", "tokens": "int"}
 image, label, emb, tokens, splits = [], [], [], [], [0]
 for r in tfrecord_loader(path, None, desc, compression_type=comp or None):
-    image.append(r["image"].tobytes())
+    image.append(bytes(r["image"]))
     label.append(r["label"][0])
     emb.append(r["embedding"])
     tokens.append(r["tokens"])
