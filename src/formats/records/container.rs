@@ -230,19 +230,6 @@ impl RecordsContainer {
             .get()
             .ok_or_else(|| Error::usage("internal error: no spill"))
     }
-
-    /// Records converted (after `--skip` / `--take`).
-    pub fn records(&self) -> u64 {
-        match self.entries.first() {
-            Some(e)
-                if self.record_kind == RecordKind::Tensor
-                    && e.name == stem(&self.path, &self.shards) =>
-            {
-                e.shape.first().copied().unwrap_or(0)
-            }
-            _ => 0,
-        }
-    }
 }
 
 impl Container for RecordsContainer {
