@@ -241,6 +241,70 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_the_generated_example_type() {
+        use crate::formats::proto::{
+            feature, BytesList, Example, Feature, Features, FloatList, Int64List,
+        };
+        use prost::Message;
+        let mut map = std::collections::HashMap::new();
+        let f = |k| Feature { kind: Some(k) };
+        map.insert(
+            "b".to_string(),
+            f(feature::Kind::BytesList(BytesList {
+                value: vec![b"x\0".to_vec(), vec![]],
+            })),
+        );
+        map.insert(
+            "f".to_string(),
+            f(feature::Kind::FloatList(FloatList {
+                value: vec![1.5, -0.0, f32::NAN],
+            })),
+        );
+        map.insert(
+            "i".to_string(),
+            f(feature::Kind::Int64List(Int64List {
+                value: vec![i64::MIN, 0, 7],
+            })),
+        );
+        map.insert("e".to_string(), Feature { kind: None });
+        let ex = Example {
+            features: Some(Features { feature: map }),
+        };
+        let bytes = ex.encode_to_vec();
+        let mut refs = Vec::new();
+        parse_example(&bytes, &mut refs).unwrap();
+        assert_eq!(refs.len(), 4);
+        for (key, kind) in refs {
+            let mut out = Vec::new();
+            match (key, kind) {
+                (b"b", Some((Kind::Bytes, l))) => {
+                    let mut v = Vec::new();
+                    assert_eq!(bytes_values(l, |x| v.push(x.to_vec())).unwrap(), 2);
+                    assert_eq!(v, vec![b"x\0".to_vec(), vec![]]);
+                }
+                (b"f", Some((Kind::Float, l))) => {
+                    assert_eq!(float_values(l, &mut out).unwrap(), 3);
+                    let want: Vec<u8> = [1.5f32, -0.0, f32::NAN]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect();
+                    assert_eq!(out, want);
+                }
+                (b"i", Some((Kind::Int64, l))) => {
+                    assert_eq!(int64_values(l, &mut out).unwrap(), 3);
+                    let want: Vec<u8> = [i64::MIN, 0, 7]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect();
+                    assert_eq!(out, want);
+                }
+                (b"e", None) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn last_entry_wins_and_empty_feature_has_no_kind() {
         // features { feature { key: "a" value { } } }
         let rec = [0x0a, 0x07, 0x0a, 0x05, 0x0a, 0x01, b'a', 0x12, 0x00];
