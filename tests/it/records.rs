@@ -293,6 +293,21 @@ fn a_gzip_bomb_fails_fast_in_bounded_memory() {
         &[format!("record 1 at byte {first}")],
     );
     assert!(t.elapsed().as_secs() < 30);
+    // The same under a 160 MiB address-space budget: nothing is sized by the stream.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bomb.tfrecord.gz");
+    std::fs::write(&p, &bomb).unwrap();
+    let run = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 163840 && exec \"$0\" \"$1\" -o \"$2\""])
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .arg(&p)
+        .arg(tmp.path().join("o.npz"))
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap();
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("record 1 at byte {first}")), "{err}");
 }
 
 #[test]
