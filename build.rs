@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tf2npy/tensor.proto",
         "tf2npy/checkpoint.proto",
         "tf2npy/graph.proto",
+        "tf2npy/example.proto",
+        "tf2npy/struct.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed=proto/{f}");

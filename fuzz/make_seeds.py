@@ -132,6 +132,26 @@ def main():
             body += b"".join(ext(a, b) for a, b in s)
         save("slices", body + b"\x07")
 
+    records_seeds()
+
+
+def records_seeds():
+    """records_framing: flag byte (compression) + a TFRecord file of fixtures/records;
+    records_example: the records of examples.tfrecord as len:u8 + bytes."""
+    rec = FIX / "records"
+    for name, flag in [("examples.tfrecord", 0), ("examples.tfrecord.gz", 1), ("members.tfrecord.gz", 1),
+                       ("examples.zlib", 2), ("examples.snappy", 3), ("save_shard.snapshot", 3),
+                       ("tensors.tfrecord", 0)]:
+        save("records_framing", bytes([flag]) + (rec / name).read_bytes())
+    data = (rec / "examples.tfrecord").read_bytes()
+    pos, records = 0, []
+    while pos < len(data):
+        n = struct.unpack_from("<Q", data, pos)[0]
+        records.append(data[pos + 12:pos + 12 + n])
+        pos += 16 + n
+    for i in range(0, len(records), 2):
+        save("records_example", b"".join(bytes([len(r)]) + r for r in records[i:i + 2] if len(r) < 256))
+
 
 if __name__ == "__main__":
     main()

@@ -32,11 +32,13 @@ Examples:
 
 INPUT may be a checkpoint prefix (model.ckpt, V2 or V1), its .index, any .data-* file or the
 TF1 .meta graph beside it, a folder with a `checkpoint` state file or exactly one checkpoint,
-a SavedModel folder, or a .pb file (TensorProto, serialized sparse tensor, frozen GraphDef or
-saved_model.pb): the kind is detected from the content, not the name.
+a SavedModel folder, a .pb file (TensorProto, serialized sparse tensor, frozen GraphDef or
+saved_model.pb), a Keras file (.keras, .weights.h5, legacy .h5, a sharded .weights.json),
+or TFRecord data (a file, a folder of shards, a glob, a tf.data.Dataset.save folder,
+TensorBoard event files): the kind is detected from the content, not the name.
 
-Files tf2npy does not read (TFLite, TF.js, ONNX, PyTorch, NumPy, safetensors, HDF5,
-TFRecord, ...) are named in the error, with what to do instead.
+Files tf2npy does not read (TFLite, TF.js, ONNX, PyTorch, NumPy, safetensors, ...) are
+named in the error, with what to do instead.
 
 Folder output of a TF2 checkpoint puts files under `.ATTRIBUTES/` folders, which `ls`
 hides; a note on stderr says so (--short-names or --var-names give plain paths).
@@ -148,6 +150,28 @@ pub struct Args {
     #[arg(long)]
     pub no_verify: bool,
 
+    /// TFRecord input: its compression (none, gzip, zlib, snappy) instead of detecting it.
+    #[arg(long, value_name = "KIND", value_parser = parse_compression)]
+    pub compression: Option<crate::formats::records::Compression>,
+
+    /// TFRecord input: what the records are (example, sequence, tensor, event) instead of
+    /// detecting it.
+    #[arg(long, value_name = "KIND", value_parser = parse_record_kind)]
+    pub records: Option<crate::formats::records::RecordKind>,
+
+    /// TFRecord Examples: write every feature as K/values + K/row_splits, so the layout
+    /// never depends on the data.
+    #[arg(long)]
+    pub ragged: bool,
+
+    /// TFRecord input: convert at most N records (after --skip).
+    #[arg(long, value_name = "N")]
+    pub take: Option<u64>,
+
+    /// TFRecord input: leave out the first N records.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip: u64,
+
     /// Compare what would be written with the existing output, write nothing; exit 0 when
     /// identical, 1 with a per-tensor summary when not.
     #[arg(long, conflicts_with_all = ["dry_run", "verify"])]
@@ -199,6 +223,21 @@ impl Args {
         crate::formats::OpenOptions {
             constants: self.constants,
             sparse: self.sparse,
+            records: self.record_options(),
+        }
+    }
+
+    /// The TFRecord options (`--compression`, `--records`, `--ragged`, `--take`,
+    /// `--skip`, `--no-verify`); nothing spills (the job sets the spill folder).
+    pub fn record_options(&self) -> crate::formats::records::RecordOptions {
+        crate::formats::records::RecordOptions {
+            compression: self.compression,
+            kind: self.records,
+            ragged: self.ragged,
+            skip: self.skip,
+            take: self.take,
+            no_verify: self.no_verify,
+            spill_dir: None,
         }
     }
 
@@ -261,8 +300,19 @@ impl Args {
             threads: self.threads,
             verify: !self.no_verify,
             constants: self.constants,
+            records: self.record_options(),
         }))
     }
+}
+
+fn parse_compression(s: &str) -> std::result::Result<crate::formats::records::Compression, String> {
+    crate::formats::records::Compression::from_name(s)
+        .ok_or_else(|| format!("`{s}`: expected none, gzip, zlib or snappy"))
+}
+
+fn parse_record_kind(s: &str) -> std::result::Result<crate::formats::records::RecordKind, String> {
+    crate::formats::records::RecordKind::from_name(s)
+        .ok_or_else(|| format!("`{s}`: expected example, sequence, tensor or event"))
 }
 
 /// Runs the command described by `args`, writing data to stdout and messages to stderr.

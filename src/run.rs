@@ -96,6 +96,8 @@ pub struct Job {
     /// Refuse an output larger than this many bytes (`--max-output`); `None` means
     /// [`crate::limits::default_limit`] of the input's size.
     pub max_output: Option<u64>,
+    /// TFRecord inputs (the spill folder is set from the output).
+    pub records: formats::records::RecordOptions,
     /// What to do.
     pub mode: Mode,
 }
@@ -188,9 +190,20 @@ pub struct ManifestRecord {
 impl Job {
     /// The reader options this job implies.
     pub fn open_options(&self) -> formats::OpenOptions {
+        // TFRecord columns spill beside the output (the temporary folder for stdout).
+        let spill = match self.output.path().and_then(Path::parent) {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            Some(_) => PathBuf::from("."),
+            None => std::env::temp_dir(),
+        };
         formats::OpenOptions {
             constants: self.constants,
             sparse: self.select.sparse,
+            records: formats::records::RecordOptions {
+                spill_dir: Some(spill),
+                no_verify: !self.verify,
+                ..self.records.clone()
+            },
         }
     }
 }

@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = OpenOptions {
         constants: data.len() & 1 != 0,
         sparse,
+        records: Default::default(),
     };
     let Ok(c) = formats::open(&path, &opts) else {
         return;

@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         threads: 1,
         verify: flags & 128 == 0,
         constants: false,
+        records: Default::default(),
         force: true,
         manifest: None,
         max_output: None,

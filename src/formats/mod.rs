@@ -9,6 +9,7 @@ pub mod graph;
 pub mod hdf5;
 pub mod io;
 pub mod proto;
+pub mod records;
 pub mod sniff;
 pub mod tensor;
 
@@ -58,7 +59,7 @@ pub(crate) fn check_versions(
 pub const MAX_PROTO_FILE_BYTES: u64 = 2 << 30;
 
 /// How inputs are read: options that change which entries a container lists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
     /// SavedModel: also list the `Const` tensors of every meta graph and its functions
     /// (`--constants`).
@@ -66,6 +67,8 @@ pub struct OpenOptions {
     /// A serialized sparse tensor is listed as its dense tensor (`Densify`) or as its
     /// three parts (`Keep`) (`--sparse`).
     pub sparse: SparseMode,
+    /// TFRecord inputs: compression, record kind, layout, part, spill folder.
+    pub records: records::RecordOptions,
 }
 
 /// Opens `path` as whatever TensorFlow container it is.
@@ -105,6 +108,9 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Container>> {
         if let Some(sharded) = hdf5::sharded::try_open(path)? {
             return Ok(Box::new(sharded));
         }
+    }
+    if let Some(c) = records::try_open(path, &opts.records)? {
+        return Ok(c);
     }
     if path.is_file() && !locate::is_checkpoint_file(path)? {
         return open_protobuf_file(path, opts);

@@ -104,8 +104,8 @@ pub fn identify(path: &Path, first: &[u8]) -> Option<Verdict> {
     if is_tfrecord(first) {
         return v(
             "a TFRecord file",
-            "tf2npy does not read TFRecord files yet: tf.data.TFRecordDataset(path) reads its \
-             records",
+            "tf2npy reads TFRecord files (Examples, SequenceExamples, serialized tensors): \
+             name the file itself, e.g. `tf2npy FILE -o out.npz`",
         );
     }
     if first.starts_with(b"\x1f\x8b") {

@@ -18,6 +18,7 @@ mod npy_readback;
 mod numpy;
 mod outputs;
 mod readme;
+mod records;
 mod safetensors;
 mod tensorproto;
 mod v1;

@@ -64,7 +64,7 @@ fn every_output_exits_0_on_a_closed_pipe() {
 
 /// Each file of fixtures/foreign (written by numpy, TF, Keras, h5py, safetensors, onnx,
 /// or laid out as torch.save and tfjs-converter write them) and the verdict's start.
-const FOREIGN: [(&str, &str); 12] = [
+const FOREIGN: [(&str, &str); 11] = [
     ("model.tflite", "a TensorFlow Lite model"),
     ("model.json", "a TensorFlow.js model"),
     ("group1-shard1of1.bin", "a TensorFlow.js weight file"),
@@ -75,13 +75,18 @@ const FOREIGN: [(&str, &str); 12] = [
     ("weights.npy", "already a NumPy .npy array"),
     ("weights.npz", "already a NumPy .npz archive"),
     ("model.safetensors", "a safetensors file"),
-    ("data.tfrecord", "a TFRecord file"),
     // The same bytes under a name that says nothing: content decides.
     ("renamed.bin", "a TensorFlow Lite model"),
 ];
 
-/// Files of fixtures/foreign that tf2npy reads since the HDF5/Keras reader (issue 13).
-const READ_NOW: [&str; 3] = ["model.h5", "model.weights.h5", "model.keras"];
+/// Files of fixtures/foreign that tf2npy reads since the HDF5/Keras (issue 13) and
+/// TFRecord (issue 12) readers.
+const READ_NOW: [&str; 4] = [
+    "model.h5",
+    "model.weights.h5",
+    "model.keras",
+    "data.tfrecord",
+];
 
 #[test]
 fn foreign_files_that_are_read_now_convert() {

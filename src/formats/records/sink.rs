@@ -1,0 +1,122 @@
+//! What the record loop feeds: a [`Sink`] per record kind, which collects statistics and
+//! spills columns through [`Cols`], and the [`Layout`] it ends with.
+
+use super::spill::SpillWriter;
+use crate::source::Entry;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a record is: its file and its index there.
+#[derive(Clone, Debug)]
+pub struct Place {
+    /// The shard.
+    pub file: Arc<PathBuf>,
+    /// Index of the record in that file (from 0).
+    pub index: u64,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "record {} of {}", self.index, self.file.display())
+    }
+}
+
+/// Spill columns, or counting only (listing: nothing is spilled).
+pub struct Cols {
+    writer: Option<SpillWriter>,
+    n: usize,
+}
+
+impl Cols {
+    /// Spilling through `writer`, or counting only.
+    pub fn new(writer: Option<SpillWriter>) -> Self {
+        Cols { writer, n: 0 }
+    }
+
+    /// A new column's id.
+    pub fn add_column(&mut self) -> usize {
+        self.n += 1;
+        match &mut self.writer {
+            Some(w) => w.add_column(),
+            None => self.n - 1,
+        }
+    }
+
+    /// Appends to column `col` (nothing when counting only).
+    pub fn push(&mut self, col: usize, bytes: &[u8]) -> Result<(), String> {
+        match &mut self.writer {
+            Some(w) => w.push(col, bytes).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The spill writer, if spilling.
+    pub fn into_writer(self) -> Option<SpillWriter> {
+        self.writer
+    }
+}
+
+impl Source {
+    /// A whole column, optionally after a leading `<i8` zero.
+    pub fn column(col: usize, zero_prefix: bool) -> Self {
+        Source::Column {
+            col,
+            start: 0,
+            len: u64::MAX,
+            zero_prefix,
+        }
+    }
+}
+
+/// Where an entry's bytes stream from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// `len` bytes of a spilled column from byte `start` (`u64::MAX`: to its end),
+    /// after eight zero bytes when `zero_prefix` (a splits array's leading 0).
+    Column {
+        /// Column id.
+        col: usize,
+        /// First byte.
+        start: u64,
+        /// Bytes (`u64::MAX`: all).
+        len: u64,
+        /// Prepend one `<i8` zero.
+        zero_prefix: bool,
+    },
+    /// `count` string elements: little-endian `u64` lengths in column `lens` from
+    /// element `first`, their bytes in column `data` from byte `data_start`.
+    Strings {
+        /// Lengths column.
+        lens: usize,
+        /// Bytes column.
+        data: usize,
+        /// First element.
+        first: u64,
+        /// First byte in `data`.
+        data_start: u64,
+        /// Elements.
+        count: u64,
+        /// The longest element.
+        max_len: u64,
+    },
+}
+
+/// What a sink ends with: the record count, the entries (name order) with their
+/// sources, and the columns.
+pub struct Layout {
+    /// Records seen.
+    pub records: u64,
+    /// Entries and where their bytes are.
+    pub entries: Vec<(Entry, Source)>,
+    /// The columns.
+    pub cols: Cols,
+}
+
+/// Consumes records of one kind.
+pub trait Sink {
+    /// One record; errors say what is wrong (the caller adds file, record and offset).
+    fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String>;
+    /// After the last record.
+    fn finish(self: Box<Self>) -> Result<Layout, String>;
+}
