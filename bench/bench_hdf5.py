@@ -5,7 +5,7 @@ file and against the tool a user would reach for instead, h5py + `np.savez`
 (`{p: f[p][()] for every dataset}`). A second input is the same weights saved with h5py's
 gzip + shuffle chunking, which exercises the chunked path (cp is not comparable there).
 
-usage: python3 bench/bench_hdf5.py --h5-python /work/tfvenv/bin/python [--runs 5]
+usage: python3 bench/bench_hdf5.py --h5-python /tmp/tfvenv/bin/python [--runs 5]
 
 Needs a Python with keras, h5py and numpy (--h5-python) for the input and the baseline.
 Medians of --runs runs, jobs round-robin, page cache warm, os.sync() before each run,

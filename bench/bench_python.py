@@ -12,7 +12,7 @@ X.safetensors` (--cli, a subprocess) against TensorFlow's reader + ml_dtypes +
 data file.
 
 PY must have tensorflow-cpu, numpy, ml_dtypes and the tf2npy wheel installed, e.g.
-    /work/tfvenv/bin/python -m venv --system-site-packages /tmp/bv
+    /tmp/tfvenv/bin/python -m venv --system-site-packages /tmp/bv
     /tmp/bv/bin/pip install target/wheels/tf2npy-*.whl  # maturin build --release
  Every call is timed in this process (imports
 excluded), round-robin across the contenders so drift hits them alike; medians of wall

@@ -5,7 +5,7 @@ time (250k Examples: a ~3 KB random `image` bytes feature, an int64 `label`, a 6
 tf2npy, against `cp` of the file, TensorFlow (TFRecordDataset + batched
 tf.io.parse_example + np.savez) and PyPI `tfrecord` (+ np.savez), in one interleaved run.
 
-usage: python3 bench/bench_records.py --tf-python /work/tfvenv/bin/python [--scale 1]
+usage: python3 bench/bench_records.py --tf-python /tmp/tfvenv/bin/python [--scale 1]
        [--runs 3] [--work DIR] [--skip-baselines]
 
 --scale N repeats the generated file N times (N times the records; peak RSS at 4x shows
