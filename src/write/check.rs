@@ -249,6 +249,36 @@ fn compare_file(
     }
 }
 
+/// Whether `old` holds exactly the bytes `data` yields. All of `data` is read even after
+/// a difference, so damaged input is still reported; `path` names `old` in errors.
+pub(crate) fn same_bytes(
+    data: &mut dyn ByteStream,
+    old: &mut dyn Read,
+    path: &Path,
+) -> Result<bool> {
+    let mut new_buf = vec![0u8; CHUNK_BYTES];
+    let mut old_buf = vec![0u8; CHUNK_BYTES];
+    let mut same = true;
+    loop {
+        let n = data.read(&mut new_buf)?;
+        if n == 0 {
+            break;
+        }
+        if same {
+            match old.read_exact(&mut old_buf[..n]) {
+                Ok(()) => same = old_buf[..n] == new_buf[..n],
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => same = false,
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+    }
+    Ok(same
+        && old
+            .read(&mut old_buf[..1])
+            .map_err(|e| Error::io(path, e))?
+            == 0)
+}
+
 /// Compares an existing `.npy` (from `old`) with a new header and payload.
 fn compare_npy(
     name: &str,
@@ -275,30 +305,7 @@ fn compare_npy(
             header.shape.clone(),
         )));
     }
-    let mut new_buf = vec![0u8; CHUNK_BYTES];
-    let mut old_buf = vec![0u8; CHUNK_BYTES];
-    let mut same = true;
-    loop {
-        let n = data.read(&mut new_buf)?;
-        if n == 0 {
-            break;
-        }
-        if same {
-            match old.read_exact(&mut old_buf[..n]) {
-                Ok(()) => same = old_buf[..n] == new_buf[..n],
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => same = false,
-                Err(e) => return Err(Error::io(path, e)),
-            }
-        }
-    }
-    if same
-        && old
-            .read(&mut old_buf[..1])
-            .map_err(|e| Error::io(path, e))?
-            != 0
-    {
-        same = false;
-    }
+    let same = same_bytes(data, old, path)?;
     Ok((!same).then(|| Difference::Values(name.to_string())))
 }
 

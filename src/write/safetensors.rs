@@ -321,27 +321,7 @@ impl Existing {
             .seek(SeekFrom::Start(stored.offset))
             .map_err(|e| Error::io(path, e))?;
         let mut old = BufReader::new((&self.file).take(stored.len));
-        let mut new_buf = vec![0u8; CHUNK_BYTES];
-        let mut old_buf = vec![0u8; CHUNK_BYTES];
-        let mut same = true;
-        loop {
-            let n = data.read(&mut new_buf)?;
-            if n == 0 {
-                break;
-            }
-            if same {
-                match old.read_exact(&mut old_buf[..n]) {
-                    Ok(()) => same = old_buf[..n] == new_buf[..n],
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => same = false,
-                    Err(e) => return Err(Error::io(path, e)),
-                }
-            }
-        }
-        Ok(same
-            && old
-                .read(&mut old_buf[..1])
-                .map_err(|e| Error::io(path, e))?
-                == 0)
+        super::check::same_bytes(data, &mut old, path)
     }
 }
 

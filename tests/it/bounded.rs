@@ -4,9 +4,9 @@
 //! `bench/slices.py` and BENCHMARKS.md, not here.
 
 use crate::bundle_writer::{mask, shape_proto, table};
+use crate::common::run_limited;
 use prost::Message;
 use std::path::Path;
-use std::process::Command;
 use tf2npy::formats::checkpoint::slice_key::{encode_tensor_name_slice, Extent, TensorSlice};
 use tf2npy::formats::proto::{
     tensor_slice_proto, BundleEntryProto, BundleHeaderProto, TensorSliceProto, VersionDef,
@@ -56,22 +56,6 @@ fn heap_peak_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let out = f();
     let peak = PEAK.with(|p| p.get());
     (out, (peak - base).max(0) as u64)
-}
-
-/// Runs tf2npy with `args` under a `ulimit -v` of `kib`.
-pub fn run_limited(kib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut script = format!("ulimit -v {kib} && exec \"$0\"");
-    for i in 1..=args.len() {
-        script.push_str(&format!(" \"${i}\""));
-    }
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(env!("CARGO_BIN_EXE_tf2npy"))
-        .args(args)
-        .env("MALLOC_ARENA_MAX", "1")
-        .output()
-        .unwrap()
 }
 
 fn slice_proto(b: &[(u64, u64)]) -> TensorSliceProto {

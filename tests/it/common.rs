@@ -300,3 +300,19 @@ pub fn assert_zip_valid(path: &Path) {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+/// Runs tf2npy with `args` under a `ulimit -v` of `kib`.
+pub fn run_limited(kib: u64, args: &[&std::ffi::OsStr]) -> Output {
+    let mut script = format!("ulimit -v {kib} && exec \"$0\"");
+    for i in 1..=args.len() {
+        script.push_str(&format!(" \"${i}\""));
+    }
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_tf2npy"))
+        .args(args)
+        .env("MALLOC_ARENA_MAX", "1")
+        .output()
+        .unwrap()
+}

@@ -12,18 +12,7 @@ const F32_BYTES: u64 = 640 << 20; // 4x the budget
 const BF16_BYTES: u64 = 200 << 20; // widens to 400 MiB
 
 fn run_limited(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut script = format!("ulimit -v {BUDGET_KIB} && exec \"$0\"");
-    for i in 1..=args.len() {
-        script.push_str(&format!(" \"${i}\""));
-    }
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(env!("CARGO_BIN_EXE_tf2npy"))
-        .args(args)
-        .env("MALLOC_ARENA_MAX", "1")
-        .output()
-        .unwrap()
+    crate::common::run_limited(BUDGET_KIB, args)
 }
 
 #[test]
