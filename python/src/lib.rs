@@ -40,6 +40,8 @@ fn open(path: &str, keep_sparse: bool) -> Result<Box<dyn Container>, PyErr> {
         } else {
             SparseMode::Densify
         },
+        // TFRecord inputs spill their columns to the system's temporary folder.
+        ..Default::default()
     };
     tf2npy::run::open_input(&PathBuf::from(path), &opts).map_err(err)
 }
