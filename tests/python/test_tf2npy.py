@@ -136,7 +136,7 @@ def test_damaged_checkpoint_raises_naming_file_and_tensor(tmp_path):
     # Flip the first byte of one float32 tensor: a CRC mismatch naming that tensor.
     listing = json.loads(subprocess.run(["tf2npy", prefix, "--list", "--json"],
                                         capture_output=True, check=True).stdout)
-    victim = next(e for e in listing if e["dtype"] == "float32" and e["bytes"] >= 4)
+    victim = next(e for e in listing["entries"] if e["dtype"] == "float32" and e["bytes"] >= 4)
     offset = int(victim["location"].rsplit("@", 1)[1])
     blob = bytearray((dst / data).read_bytes())
     blob[offset] ^= 0xFF
