@@ -316,3 +316,16 @@ pub fn run_limited(kib: u64, args: &[&std::ffi::OsStr]) -> Output {
         .output()
         .unwrap()
 }
+
+/// Copies the folder `from` (files and subfolders) to `to`, creating it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}

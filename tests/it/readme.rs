@@ -53,18 +53,6 @@ fn marked_blocks(text: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// Copies the V2 checkpoint `prefix` (a fixture) to `to` (a prefix in the fresh folder).
 fn copy_prefix(prefix: &str, to: &Path) {
     let src = fixtures().join(prefix);
