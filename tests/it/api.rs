@@ -442,13 +442,8 @@ fn visitors_stream_tensors_larger_than_the_memory_budget() {
     }
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("ckpt");
-    let sparse = |name: &str, dtype, elems: u64, len: u64, patches| Tensor {
-        name: name.into(),
-        dtype,
-        shape: vec![elems as i64],
-        data: None,
-        sparse_len: len,
-        patches,
+    let sparse = |name: &str, dtype, elems: u64, len: u64, patches| {
+        Tensor::zeros(name, dtype, vec![elems as i64], len, patches)
     };
     let tensors = [
         sparse(

@@ -20,14 +20,7 @@ fn npz_member_over_4gib_loads_in_numpy() {
         (BIG - 1, vec![9]),
     ];
     let tensors = [
-        Tensor {
-            name: "a_big".into(),
-            dtype: 4,
-            shape: vec![BIG as i64],
-            data: None,
-            sparse_len: BIG,
-            patches: patches.clone(),
-        },
+        Tensor::zeros("a_big", 4, vec![BIG as i64], BIG, patches.clone()),
         Tensor::new(
             "b_small",
             1,

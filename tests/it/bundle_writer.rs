@@ -106,6 +106,25 @@ impl Tensor {
             patches: vec![],
         }
     }
+
+    /// A tensor of `len` payload bytes, zero but for `patches` (offset, bytes), written
+    /// without holding the payload: for inputs larger than a test's memory budget.
+    pub fn zeros(
+        name: &str,
+        dtype: i32,
+        shape: Vec<i64>,
+        len: u64,
+        patches: Vec<(u64, Vec<u8>)>,
+    ) -> Self {
+        Tensor {
+            name: name.into(),
+            dtype,
+            shape,
+            data: None,
+            sparse_len: len,
+            patches,
+        }
+    }
 }
 
 /// A `TensorShapeProto` with these dimension sizes.

@@ -26,22 +26,20 @@ fn tensors_larger_than_the_memory_budget_stream() {
     ];
     let bf16_patches = vec![(0u64, vec![0x80, 0x3f]), (BF16_BYTES - 2, vec![0xc0, 0x40])];
     let tensors = [
-        Tensor {
-            name: "big_f32".into(),
-            dtype: 1,
-            shape: vec![(F32_BYTES / 4) as i64],
-            data: None,
-            sparse_len: F32_BYTES,
-            patches: f32_patches.clone(),
-        },
-        Tensor {
-            name: "big_bf16".into(),
-            dtype: 14,
-            shape: vec![(BF16_BYTES / 2) as i64],
-            data: None,
-            sparse_len: BF16_BYTES,
-            patches: bf16_patches,
-        },
+        Tensor::zeros(
+            "big_f32",
+            1,
+            vec![(F32_BYTES / 4) as i64],
+            F32_BYTES,
+            f32_patches.clone(),
+        ),
+        Tensor::zeros(
+            "big_bf16",
+            14,
+            vec![(BF16_BYTES / 2) as i64],
+            BF16_BYTES,
+            bf16_patches,
+        ),
     ];
     write_bundle(&prefix, &tensors, false);
     // The budget really is too small to hold the tensor: a control run that must fail.

@@ -236,14 +236,13 @@ fn signals_remove_temporary_files() {
     let prefix = dir.path().join("big");
     write_bundle(
         &prefix,
-        &[Tensor {
-            name: "big".into(),
-            dtype: 4,
-            shape: vec![BIG as i64],
-            data: None,
-            sparse_len: BIG,
-            patches: vec![(0, vec![1, 2, 3]), (BIG - 1, vec![9])],
-        }],
+        &[Tensor::zeros(
+            "big",
+            4,
+            vec![BIG as i64],
+            BIG,
+            vec![(0, vec![1, 2, 3]), (BIG - 1, vec![9])],
+        )],
         false,
     );
     let out_dir = tempfile::tempdir().unwrap();

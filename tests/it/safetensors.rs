@@ -249,22 +249,20 @@ fn tensors_larger_than_the_memory_budget_stream_to_safetensors() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("ckpt");
     let tensors = [
-        Tensor {
-            name: "big_f32".into(),
-            dtype: 1,
-            shape: vec![(F32_BYTES / 4) as i64],
-            data: None,
-            sparse_len: F32_BYTES,
-            patches: vec![(0u64, 1.5f32.to_le_bytes().to_vec())],
-        },
-        Tensor {
-            name: "big_bf16".into(),
-            dtype: 14,
-            shape: vec![(BF16_BYTES / 2) as i64],
-            data: None,
-            sparse_len: BF16_BYTES,
-            patches: vec![(0u64, vec![0x80, 0x3f]), (BF16_BYTES - 2, vec![0xc0, 0x40])],
-        },
+        Tensor::zeros(
+            "big_f32",
+            1,
+            vec![(F32_BYTES / 4) as i64],
+            F32_BYTES,
+            vec![(0u64, 1.5f32.to_le_bytes().to_vec())],
+        ),
+        Tensor::zeros(
+            "big_bf16",
+            14,
+            vec![(BF16_BYTES / 2) as i64],
+            BF16_BYTES,
+            vec![(0u64, vec![0x80, 0x3f]), (BF16_BYTES - 2, vec![0xc0, 0x40])],
+        ),
     ];
     write_bundle(&prefix, &tensors, false);
     let out = dir.path().join("o.safetensors");
