@@ -7,43 +7,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tf2npy::error::Ctx;
 use tf2npy::formats::{self, OpenOptions};
-use tf2npy::plan::convert::{to_numpy, ConvertOptions};
-use tf2npy::plan::{self, SelectOptions};
-use tf2npy_fuzz::{drain_stream, put, DRAIN_CAP};
+use tf2npy::plan::sparse::SparseMode;
+use tf2npy_fuzz::{list_plan_convert, put};
 
 fuzz_target!(|data: &[u8]| {
     let path = put("weights.h5", data);
     let Ok(c) = formats::open(&path, &OpenOptions::default()) else {
         return;
     };
-    let _ = tf2npy::listing::to_json(c.as_ref(), None);
-    if let Ok(names) = c.variable_names() {
-        assert_eq!(names.len(), c.entries().len());
-        let _ = tf2npy::listing::to_table(c.as_ref(), Some(&names));
-    }
-    let select = SelectOptions {
-        all: true,
-        ..Default::default()
-    };
-    let Ok(plan) = plan::build(c.as_ref(), &select) else {
-        return;
-    };
-    let ctx = Ctx::file(c.path());
-    for t in &plan.tensors {
-        let Ok((entry, raw)) = t.source.open(c.as_ref(), true) else {
-            continue;
-        };
-        let Ok(arr) = to_numpy(&entry, raw, ConvertOptions::default(), &ctx) else {
-            continue;
-        };
-        let want = arr.header.byte_len();
-        let mut stream = arr.data;
-        if let Ok(got) = drain_stream(&mut stream, 4093) {
-            if (got.len() as u64) < DRAIN_CAP {
-                assert_eq!(Some(got.len() as u64), want, "payload length != header");
-            }
-        }
-    }
+    list_plan_convert(c.as_ref(), SparseMode::default());
 });

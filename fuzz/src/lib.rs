@@ -7,7 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use tf2npy::source::{RawTensor, StringRead};
+use tf2npy::error::Ctx;
+use tf2npy::plan::convert::{to_numpy, ConvertOptions};
+use tf2npy::plan::sparse::SparseMode;
+use tf2npy::plan::{self, SelectOptions};
+use tf2npy::source::{Container, RawTensor, StringRead};
 use tf2npy::stream::ByteStream;
 
 /// Payload bytes (or string elements) a drain pulls at most from one tensor.
@@ -149,3 +153,39 @@ pub fn drain(raw: RawTensor<'_>, chunk: usize) -> tf2npy::Result<()> {
 /// turn fuzzed `(key, value)` pairs into a valid `.index`.
 #[path = "../../tests/it/bundle_writer.rs"]
 pub mod bundle_writer;
+
+/// What the `detect` and `hdf5` targets do with an opened container: list it (JSON, and
+/// the table with `--var-names`), plan every tensor (hidden ones too, sparse parts as
+/// `sparse` says) and convert each, checking that a payload drained below the cap has
+/// exactly the length its `.npy` header announces.
+pub fn list_plan_convert(c: &dyn Container, sparse: SparseMode) {
+    let _ = tf2npy::listing::to_json(c, None);
+    if let Ok(names) = c.variable_names() {
+        assert_eq!(names.len(), c.entries().len());
+        let _ = tf2npy::listing::to_table(c, Some(&names));
+    }
+    let select = SelectOptions {
+        all: true,
+        sparse,
+        ..Default::default()
+    };
+    let Ok(plan) = plan::build(c, &select) else {
+        return;
+    };
+    let ctx = Ctx::file(c.path());
+    for t in &plan.tensors {
+        let Ok((entry, raw)) = t.source.open(c, true) else {
+            continue;
+        };
+        let Ok(arr) = to_numpy(&entry, raw, ConvertOptions::default(), &ctx) else {
+            continue;
+        };
+        let want = arr.header.byte_len();
+        let mut stream = arr.data;
+        if let Ok(got) = drain_stream(&mut stream, 4093) {
+            if (got.len() as u64) < DRAIN_CAP {
+                assert_eq!(Some(got.len() as u64), want, "payload length != header");
+            }
+        }
+    }
+}
