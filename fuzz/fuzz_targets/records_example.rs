@@ -31,7 +31,9 @@ fn check_against_prost(rec: &[u8]) {
         if refs[i + 1..].iter().any(|(k, _)| *k == key) {
             continue;
         }
-        let Ok(key) = std::str::from_utf8(key) else { continue };
+        let Ok(key) = std::str::from_utf8(key) else {
+            continue;
+        };
         let Some(pf) = map.get(key) else { continue };
         let (Some((kind, list)), Some(pk)) = (kind, &pf.kind) else {
             continue;
@@ -74,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
     let file = Arc::new(PathBuf::from("f.tfrecord"));
     for (i, rec) in records.iter().enumerate() {
         check_against_prost(rec);
-        let at = Place { file: file.clone(), index: i as u64 };
+        let at = Place {
+            file: file.clone(),
+            index: i as u64,
+        };
         if sink.record(rec, &at).is_err() {
             return;
         }
@@ -83,6 +88,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(layout.records, records.len() as u64);
     for (e, _) in &layout.entries {
         let n = e.shape.iter().product::<u64>();
-        assert_eq!(n * e.dtype.storage_bytes().unwrap_or(1), e.stored_bytes, "{}", e.name);
+        assert_eq!(
+            n * e.dtype.storage_bytes().unwrap_or(1),
+            e.stored_bytes,
+            "{}",
+            e.name
+        );
     }
 });

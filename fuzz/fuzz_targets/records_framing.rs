@@ -25,12 +25,20 @@ fuzz_target!(|data: &[u8]| {
     let owned = file.to_vec();
     let inner: Box<dyn std::io::Read + Send> = match compression {
         Compression::None => Box::new(std::io::Cursor::new(owned)),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(owned))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(
+            owned,
+        ))),
         Compression::Zlib => Box::new(flate2::read::ZlibDecoder::new(std::io::Cursor::new(owned))),
         Compression::Snappy => Box::new(SnappyBlocks::new(std::io::Cursor::new(owned))),
     };
     let file_len = (compression == Compression::None).then_some(file.len() as u64);
-    let mut r = RecordReader::new(inner, Path::new("f.tfrecord"), compression, file_len, verify);
+    let mut r = RecordReader::new(
+        inner,
+        Path::new("f.tfrecord"),
+        compression,
+        file_len,
+        verify,
+    );
     let mut buf = Vec::new();
     let mut reframed = Vec::new();
     // Bounded decompression: stop after 64 MiB of records.
