@@ -226,6 +226,28 @@ impl RangeReader {
         self.pos - (self.tail - self.head) as u64
     }
 
+    /// Moves forward to file offset `offset` (not before [`RangeReader::offset`], not past
+    /// the range's end), keeping the buffered bytes that are still ahead.
+    pub fn skip_to(&mut self, offset: u64) -> Result<()> {
+        let at = self.offset();
+        if offset < at || offset > self.end {
+            return Err(Error::usage(format!(
+                "internal error: {}: cannot move from byte {at} to {offset}",
+                self.file.path().display()
+            )));
+        }
+        let ahead = offset - at;
+        match usize::try_from(ahead) {
+            Ok(a) if a <= self.tail - self.head => self.head += a,
+            _ => {
+                self.head = 0;
+                self.tail = 0;
+                self.pos = offset;
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes left in the range.
     pub fn remaining(&self) -> u64 {
         (self.end - self.pos) + (self.tail - self.head) as u64

@@ -129,7 +129,7 @@ impl ExampleSink {
                     let mut failed = None;
                     count = bytes_values(list, |v| {
                         total += v.len() as u64;
-                        if let Err(e) = cols.push(f.values_col, v) {
+                        if let Err(e) = cols.push_value(f.values_col, v) {
                             failed.get_or_insert(e);
                         }
                         self.scratch.extend_from_slice(&total.to_le_bytes());
@@ -190,6 +190,7 @@ impl Sink for ExampleSink {
         let mut refs: Vec<FeatureRef<'_>> = Vec::with_capacity(self.refs_cap);
         parse_example(rec, &mut refs).map_err(|e| format!("not a valid tf.train.Example: {e}"))?;
         self.refs_cap = refs.len();
+        self.cols.begin_record(rec, at);
         self.add_record(&refs, at)
     }
 

@@ -131,7 +131,7 @@ impl RecordsContainer {
             components,
         };
         let writer = match &opts.spill_dir {
-            Some(dir) => Some(SpillWriter::new(dir)?),
+            Some(dir) => Some(SpillWriter::new(dir, c.input_paths())?),
             None => None,
         };
         let layout = c.scan(writer)?;
@@ -143,6 +143,10 @@ impl RecordsContainer {
             let _ = c.spill.set(w.finish()?);
         }
         Ok(c)
+    }
+
+    fn input_paths(&self) -> Vec<PathBuf> {
+        self.shards.iter().map(|s| s.path.clone()).collect()
     }
 
     fn sink(&self, cols: Cols) -> Box<dyn Sink> {
@@ -180,8 +184,10 @@ impl RecordsContainer {
             .take
             .map(|t| skip.saturating_add(t.saturating_mul(per)));
         let mut buf = Vec::new();
-        'shards: for s in &self.shards {
+        'shards: for (shard, s) in self.shards.iter().enumerate() {
             let file = Arc::new(s.path.clone());
+            // Values can be referenced where the stream's offsets are the file's.
+            let referable = s.compression == Compression::None;
             let mut r = reader(s, !self.opts.no_verify)?;
             loop {
                 if end.is_some_and(|e| global >= e) {
@@ -198,6 +204,10 @@ impl RecordsContainer {
                 let at = Place {
                     file: file.clone(),
                     index,
+                    origin: u32::try_from(shard)
+                        .ok()
+                        .filter(|_| referable)
+                        .map(|i| (i, offset + super::framing::HEADER)),
                 };
                 sink.record(&buf, &at)
                     .map_err(|e| r.error_at(index, offset, e))?;
@@ -210,7 +220,8 @@ impl RecordsContainer {
         if let Some(s) = self.spill.get() {
             return Ok(s);
         }
-        let layout = self.scan(Some(SpillWriter::new(&std::env::temp_dir())?))?;
+        let writer = SpillWriter::new(&std::env::temp_dir(), self.input_paths())?;
+        let layout = self.scan(Some(writer))?;
         let same =
             layout.entries.len() == self.entries.len()
                 && layout.entries.iter().zip(&self.entries).all(|((a, _), b)| {

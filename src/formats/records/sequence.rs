@@ -154,7 +154,7 @@ impl SequenceSink {
                         let values_col = l.values_col;
                         let c = bytes_values(vals, |v| {
                             total += v.len() as u64;
-                            if let Err(e) = cols.push(values_col, v) {
+                            if let Err(e) = cols.push_value(values_col, v) {
                                 failed.get_or_insert(e);
                             }
                             scratch.extend_from_slice(&total.to_le_bytes());
@@ -208,6 +208,7 @@ impl Sink for SequenceSink {
                 _ => {}
             }
         }
+        self.context.cols_mut().begin_record(rec, at);
         self.context.add_record(&ctx, at)?;
         for &(key, list) in lists.iter().rev() {
             let i = self.list_id(key)?;

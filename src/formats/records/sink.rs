@@ -14,6 +14,9 @@ pub struct Place {
     pub file: Arc<PathBuf>,
     /// Index of the record in that file (from 0).
     pub index: u64,
+    /// For an uncompressed shard: its index among the inputs and the file offset of the
+    /// record's data (a value found in the record can be referenced, not copied).
+    pub origin: Option<(u32, u64)>,
 }
 
 impl fmt::Display for Place {
@@ -22,16 +25,47 @@ impl fmt::Display for Place {
     }
 }
 
+/// Values at least this long that lie verbatim in an uncompressed input are spilled as
+/// references (spill.rs), so their bytes are written once.
+const REF_MIN: usize = 512;
+
 /// Spill columns, or counting only (listing: nothing is spilled).
 pub struct Cols {
     writer: Option<SpillWriter>,
     n: usize,
+    /// The current record: its address range in memory, shard and file offset.
+    record: Option<(std::ops::Range<usize>, u32, u64)>,
 }
 
 impl Cols {
     /// Spilling through `writer`, or counting only.
     pub fn new(writer: Option<SpillWriter>) -> Self {
-        Cols { writer, n: 0 }
+        Cols {
+            writer,
+            n: 0,
+            record: None,
+        }
+    }
+
+    /// Starts record `rec` (at `at`): values that are slices of it may be referenced.
+    pub fn begin_record(&mut self, rec: &[u8], at: &Place) {
+        self.record = at.origin.map(|(shard, offset)| {
+            let r = rec.as_ptr_range();
+            (r.start as usize..r.end as usize, shard, offset)
+        });
+    }
+
+    /// Appends a value to column `col`: a slice of the current record is referenced
+    /// when it is long enough (see [`Cols::begin_record`]), other bytes are copied.
+    pub fn push_value(&mut self, col: usize, v: &[u8]) -> Result<(), String> {
+        if let (Some(w), Some((range, shard, offset))) = (&mut self.writer, &self.record) {
+            let start = v.as_ptr() as usize;
+            if v.len() >= REF_MIN && range.start <= start && start + v.len() <= range.end {
+                let at = offset + (start - range.start) as u64;
+                return w.push_ref(col, *shard, at, v).map_err(|e| e.to_string());
+            }
+        }
+        self.push(col, v)
     }
 
     /// A new column's id.

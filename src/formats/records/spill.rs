@@ -1,25 +1,47 @@
 //! Column spill (docs/formats/tfrecord.md §8): while the records are read, every output
 //! column is appended to one unnamed temporary file in chunks, under a fixed memory
 //! budget; once every record has been seen each column streams back in order.
+//!
+//! A large value that lies verbatim in an uncompressed input (an encoded image in a
+//! `bytes_list`) is not copied into the spill: the column records a *reference* (shard,
+//! file offset, length, CRC32C of the bytes) and the value is read again from the input
+//! when the column streams out, its CRC32C checked against the first read. The data is
+//! then written once, to the output, instead of twice.
 
 use crate::error::{Error, Result};
+use crate::formats::io::{InputFile, RangeReader};
 use crate::stream::ByteStream;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A column's buffer is written out when it reaches this size.
 const CHUNK: usize = 256 << 10;
 /// All buffers together are written out when they reach this size.
 const BUDGET: usize = 16 << 20;
+/// Bytes of one piece record: `u32` shard (`INLINE`: spilled bytes), `u32` CRC32C,
+/// `u64` file offset, `u64` length.
+const PIECE: usize = 24;
+/// The shard field of a piece whose bytes are in the spill.
+const INLINE: u32 = u32::MAX;
+/// Bytes of input read at a time when a column's references stream out.
+const WINDOW: usize = 1 << 20;
 
 #[derive(Default)]
 struct Col {
     buf: Vec<u8>,
     /// (offset in the spill file, length) of each chunk written, in order.
     chunks: Vec<(u64, u32)>,
+    /// Bytes in the spill.
     len: u64,
+    /// Bytes in the column (spilled and referenced).
+    logical: u64,
+    /// Once the column holds a reference: the column of its pieces.
+    pieces: Option<usize>,
+    /// Spilled bytes not yet described by a piece.
+    pending: u64,
 }
 
 /// Collects columns while the records are read.
@@ -29,11 +51,13 @@ pub struct SpillWriter {
     pos: u64,
     cols: Vec<Col>,
     buffered: usize,
+    inputs: Vec<PathBuf>,
 }
 
 impl SpillWriter {
-    /// A spill in a new unnamed temporary file in `dir` (removed by the OS when closed).
-    pub fn new(dir: &Path) -> Result<Self> {
+    /// A spill in a new unnamed temporary file in `dir` (removed by the OS when closed);
+    /// references name their shard by its index in `inputs`.
+    pub fn new(dir: &Path, inputs: Vec<PathBuf>) -> Result<Self> {
         let file = tempfile::tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
         Ok(SpillWriter {
             file,
@@ -41,6 +65,7 @@ impl SpillWriter {
             pos: 0,
             cols: Vec::new(),
             buffered: 0,
+            inputs,
         })
     }
 
@@ -52,6 +77,53 @@ impl SpillWriter {
 
     /// Appends `bytes` to column `col`.
     pub fn push(&mut self, col: usize, bytes: &[u8]) -> Result<()> {
+        let c = &mut self.cols[col];
+        if c.pieces.is_some() {
+            c.pending += bytes.len() as u64;
+        }
+        c.logical += bytes.len() as u64;
+        self.append(col, bytes)
+    }
+
+    /// Appends to column `col` a reference to `bytes`, which are the bytes at `offset`
+    /// of input `shard`; they are read from there again when the column streams.
+    pub fn push_ref(&mut self, col: usize, shard: u32, offset: u64, bytes: &[u8]) -> Result<()> {
+        if shard == INLINE || shard as usize >= self.inputs.len() {
+            return self.push(col, bytes);
+        }
+        let pieces = match self.cols[col].pieces {
+            Some(p) => p,
+            None => {
+                let p = self.add_column();
+                let c = &mut self.cols[col];
+                c.pieces = Some(p);
+                c.pending = c.len;
+                p
+            }
+        };
+        self.flush_pending(col, pieces)?;
+        let mut piece = [0u8; PIECE];
+        piece[..4].copy_from_slice(&shard.to_le_bytes());
+        piece[4..8].copy_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+        piece[8..16].copy_from_slice(&offset.to_le_bytes());
+        piece[16..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.cols[col].logical += bytes.len() as u64;
+        self.append(pieces, &piece)
+    }
+
+    /// Describes the spilled bytes since the last piece by an inline piece.
+    fn flush_pending(&mut self, col: usize, pieces: usize) -> Result<()> {
+        let pending = std::mem::take(&mut self.cols[col].pending);
+        if pending == 0 {
+            return Ok(());
+        }
+        let mut piece = [0u8; PIECE];
+        piece[..4].copy_from_slice(&INLINE.to_le_bytes());
+        piece[16..].copy_from_slice(&pending.to_le_bytes());
+        self.append(pieces, &piece)
+    }
+
+    fn append(&mut self, col: usize, bytes: &[u8]) -> Result<()> {
         let c = &mut self.cols[col];
         c.buf.extend_from_slice(bytes);
         c.len += bytes.len() as u64;
@@ -90,27 +162,48 @@ impl SpillWriter {
     /// Writes out every buffer: the columns can now be read.
     pub fn finish(mut self) -> Result<Spill> {
         for i in 0..self.cols.len() {
+            if let Some(p) = self.cols[i].pieces {
+                self.flush_pending(i, p)?;
+            }
+        }
+        for i in 0..self.cols.len() {
             self.flush(i)?;
         }
         Ok(Spill {
             file: self.file,
             dir: self.dir,
-            cols: self.cols.into_iter().map(|c| (c.chunks, c.len)).collect(),
+            cols: self
+                .cols
+                .into_iter()
+                .map(|c| SpilledCol {
+                    chunks: c.chunks,
+                    logical: c.logical,
+                    pieces: c.pieces,
+                })
+                .collect(),
+            inputs: self.inputs,
         })
     }
+}
+
+struct SpilledCol {
+    chunks: Vec<(u64, u32)>,
+    logical: u64,
+    pieces: Option<usize>,
 }
 
 /// Columns written out, ready to stream.
 pub struct Spill {
     file: File,
     dir: PathBuf,
-    cols: Vec<(Vec<(u64, u32)>, u64)>,
+    cols: Vec<SpilledCol>,
+    inputs: Vec<PathBuf>,
 }
 
 impl Spill {
     /// Bytes in column `col`.
     pub fn len(&self, col: usize) -> u64 {
-        self.cols[col].1
+        self.cols[col].logical
     }
 
     /// Streams `prefix` then column `col`.
@@ -120,7 +213,26 @@ impl Spill {
 
     /// Streams `prefix` then at most `len` bytes of column `col` from byte `start`.
     pub fn stream_range(&self, col: usize, start: u64, len: u64, prefix: &[u8]) -> SpillStream<'_> {
-        let chunks = &self.cols[col].0;
+        let c = &self.cols[col];
+        let inner = match c.pieces {
+            None => Inner::Plain(self.chunks(col, start, len)),
+            Some(p) => Inner::Pieces(Box::new(Pieces {
+                inline: self.chunks(col, 0, u64::MAX),
+                pieces: self.chunks(p, 0, u64::MAX),
+                skip: start,
+                left: len,
+                cur: None,
+                reader: None,
+            })),
+        };
+        SpillStream {
+            inner,
+            prefix: prefix.to_vec(),
+        }
+    }
+
+    fn chunks(&self, col: usize, start: u64, len: u64) -> Chunks<'_> {
+        let chunks = &self.cols[col].chunks;
         let mut next = 0;
         let mut skip = start;
         while let Some(&(_, n)) = chunks.get(next) {
@@ -130,25 +242,25 @@ impl Spill {
             skip -= u64::from(n);
             next += 1;
         }
-        SpillStream {
+        Chunks {
             spill: self,
             chunks,
             next,
             at: skip as u32,
             left: len,
-            prefix: prefix.to_vec(),
         }
     }
 }
 
 /// One column of a [`Spill`], as a [`ByteStream`].
 pub struct SpillStream<'a> {
-    spill: &'a Spill,
-    chunks: &'a [(u64, u32)],
-    next: usize,
-    at: u32,
-    left: u64,
+    inner: Inner<'a>,
     prefix: Vec<u8>,
+}
+
+enum Inner<'a> {
+    Plain(Chunks<'a>),
+    Pieces(Box<Pieces<'a>>),
 }
 
 impl ByteStream for SpillStream<'_> {
@@ -159,6 +271,24 @@ impl ByteStream for SpillStream<'_> {
             self.prefix.drain(..n);
             return Ok(n);
         }
+        match &mut self.inner {
+            Inner::Plain(c) => c.read(buf),
+            Inner::Pieces(p) => p.read(buf),
+        }
+    }
+}
+
+/// The spilled chunks of one column.
+struct Chunks<'a> {
+    spill: &'a Spill,
+    chunks: &'a [(u64, u32)],
+    next: usize,
+    at: u32,
+    left: u64,
+}
+
+impl Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         let mut done = 0;
         let room = buf
             .len()
@@ -175,16 +305,191 @@ impl ByteStream for SpillStream<'_> {
                 .read_at(&mut buf[done..done + want], off + u64::from(self.at))
                 .map_err(|e| Error::io(&self.spill.dir, e))?;
             if got == 0 {
-                return Err(Error::io(
-                    &self.spill.dir,
-                    std::io::Error::other("the temporary spill file shrank"),
-                ));
+                return Err(self.spill.damaged("the temporary spill file shrank"));
             }
             done += got;
             self.at += got as u32;
             if self.at == len {
                 self.next += 1;
                 self.at = 0;
+            }
+        }
+        self.left -= done as u64;
+        Ok(done)
+    }
+
+    /// Fills `buf` whole; `false` at the end of the column.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<bool> {
+        let mut got = 0;
+        while got < buf.len() {
+            let n = self.read(&mut buf[got..])?;
+            if n == 0 {
+                if got == 0 {
+                    return Ok(false);
+                }
+                return Err(self.spill.damaged("the temporary spill file is short"));
+            }
+            got += n;
+        }
+        Ok(true)
+    }
+}
+
+impl Spill {
+    fn damaged(&self, what: &str) -> Error {
+        Error::io(&self.dir, std::io::Error::other(what.to_string()))
+    }
+}
+
+/// The piece being streamed.
+struct Piece {
+    shard: u32,
+    crc: u32,
+    /// Where the referenced bytes start (for messages).
+    start: u64,
+    offset: u64,
+    left: u64,
+    /// CRC32C of the referenced bytes streamed so far.
+    seen: u32,
+}
+
+/// A column holding references: its pieces in order, inline ones from the spill,
+/// referenced ones from the input files.
+struct Pieces<'a> {
+    inline: Chunks<'a>,
+    pieces: Chunks<'a>,
+    /// Bytes still to drop from the front (a range's start).
+    skip: u64,
+    left: u64,
+    cur: Option<Piece>,
+    /// The shard being read, and a reader positioned in it.
+    reader: Option<(u32, RangeReader)>,
+}
+
+impl Pieces<'_> {
+    fn next_piece(&mut self) -> Result<bool> {
+        let mut p = [0u8; PIECE];
+        if !self.pieces.read_exact(&mut p)? {
+            return Ok(false);
+        }
+        let word = |r: std::ops::Range<usize>| {
+            let mut b = [0u8; 8];
+            b[..r.len()].copy_from_slice(&p[r]);
+            u64::from_le_bytes(b)
+        };
+        self.cur = Some(Piece {
+            shard: word(0..4) as u32,
+            crc: word(4..8) as u32,
+            start: word(8..16),
+            offset: word(8..16),
+            left: word(16..24),
+            seen: 0,
+        });
+        Ok(true)
+    }
+
+    /// A reader of shard `shard` positioned at `offset`.
+    fn reader_at(&mut self, shard: u32, offset: u64, len: u64) -> Result<&mut RangeReader> {
+        let reuse = matches!(&self.reader, Some((s, r)) if *s == shard && r.offset() <= offset);
+        if reuse {
+            if let Some((_, r)) = &mut self.reader {
+                r.skip_to(offset)?;
+            }
+        } else {
+            let spill = self.inline.spill;
+            let path = spill
+                .inputs
+                .get(shard as usize)
+                .ok_or_else(|| spill.damaged("the temporary spill file is damaged"))?;
+            let file = Arc::new(InputFile::open(path)?);
+            let flen = file.len();
+            file.check_range(offset, len, "a value read again")?;
+            let r = RangeReader::new(file, offset, flen - offset, WINDOW)?;
+            self.reader = Some((shard, r));
+        }
+        match &mut self.reader {
+            Some((_, r)) => Ok(r),
+            None => Err(self.inline.spill.damaged("internal error: no reader")),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let mut done = 0;
+        while done < room {
+            let Some(p) = self.cur.as_mut() else {
+                if !self.next_piece()? {
+                    break;
+                }
+                continue;
+            };
+            if p.left == 0 {
+                if p.shard != INLINE && p.seen != p.crc {
+                    let path = self.inline.spill.inputs.get(p.shard as usize);
+                    let shown = path.map(|p| p.as_path()).unwrap_or(Path::new("?"));
+                    return Err(Error::corrupt(
+                        shown,
+                        format!(
+                            "the {} bytes at offset {} changed while the file was being read \
+                             (their CRC32C differs from the first read)",
+                            p.offset - p.start,
+                            p.start
+                        ),
+                    ));
+                }
+                self.cur = None;
+                continue;
+            }
+            // Drop a range's leading bytes without handing them out.
+            let mut scratch = [0u8; 4096];
+            let (dst, dropping) = if self.skip > 0 {
+                let n = (self.skip.min(scratch.len() as u64)) as usize;
+                (&mut scratch[..n], true)
+            } else {
+                (&mut buf[done..room], false)
+            };
+            let want = dst.len().min(usize::try_from(p.left).unwrap_or(usize::MAX));
+            let dst = &mut dst[..want];
+            let n = if p.shard == INLINE {
+                let n = self.inline.read(dst)?;
+                if n == 0 {
+                    return Err(self
+                        .inline
+                        .spill
+                        .damaged("the temporary spill file is short"));
+                }
+                n
+            } else {
+                let (shard, offset, left) = (p.shard, p.offset, p.left);
+                let consumed = {
+                    let r = self.reader_at(shard, offset, left)?;
+                    let got = r.read_borrowed(want)?;
+                    if got.is_empty() {
+                        return Err(Error::corrupt(
+                            r.file().path(),
+                            format!("the file ends before byte {offset} (did it change?)"),
+                        ));
+                    }
+                    dst[..got.len()].copy_from_slice(got);
+                    got.len()
+                };
+                let p = self
+                    .cur
+                    .as_mut()
+                    .ok_or_else(|| self.inline.spill.damaged("no piece"))?;
+                p.seen = crc32c::crc32c_append(p.seen, &dst[..consumed]);
+                p.offset += consumed as u64;
+                consumed
+            };
+            if let Some(p) = self.cur.as_mut() {
+                p.left -= n as u64;
+            }
+            if dropping {
+                self.skip -= n as u64;
+            } else {
+                done += n;
             }
         }
         self.left -= done as u64;
@@ -200,7 +505,7 @@ mod tests {
     #[test]
     fn columns_come_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SpillWriter::new(dir.path()).unwrap();
+        let mut w = SpillWriter::new(dir.path(), Vec::new()).unwrap();
         let cols: Vec<usize> = (0..70).map(|_| w.add_column()).collect();
         let mut want = vec![Vec::new(); cols.len()];
         for i in 0..20_000u32 {
@@ -224,5 +529,65 @@ mod tests {
             read_to_end(&mut s.stream_range(c, 1000, 3000, &[]), &mut part).unwrap();
             assert_eq!(&part[..], &want[c][1000..4000]);
         }
+    }
+
+    /// A column of references and copies, as the Example sink makes for an uncompressed
+    /// input: the bytes come back from the input in order, ranges included.
+    fn referenced(dir: &Path) -> (Spill, Vec<u8>, PathBuf) {
+        let input = dir.join("input");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&input, &data).unwrap();
+        let mut w = SpillWriter::new(dir, vec![input.clone()]).unwrap();
+        let col = w.add_column();
+        let other = w.add_column();
+        let mut want = Vec::new();
+        let mut at = 0usize;
+        for i in 0..300usize {
+            let n = 10 + (i * 37) % 900;
+            let v = &data[at..at + n];
+            if i % 3 == 0 {
+                w.push(col, &[i as u8; 5]).unwrap();
+                want.extend_from_slice(&[i as u8; 5]);
+            }
+            w.push_ref(col, 0, at as u64, v).unwrap();
+            w.push(other, &[1, 2]).unwrap();
+            want.extend_from_slice(v);
+            at += n + 13;
+        }
+        (w.finish().unwrap(), want, input)
+    }
+
+    #[test]
+    fn references_stream_back_from_the_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, want, _) = referenced(dir.path());
+        assert_eq!(s.len(0), want.len() as u64);
+        let mut out = Vec::new();
+        read_to_end(&mut s.stream(0, &[7]), &mut out).unwrap();
+        assert_eq!(out[0], 7);
+        assert_eq!(&out[1..], &want[..]);
+        let mut part = Vec::new();
+        read_to_end(&mut s.stream_range(0, 12_345, 40_000, &[]), &mut part).unwrap();
+        assert_eq!(&part[..], &want[12_345..52_345]);
+        let mut other = Vec::new();
+        read_to_end(&mut s.stream(1, &[]), &mut other).unwrap();
+        assert_eq!(other, [1, 2].repeat(300));
+    }
+
+    #[test]
+    fn a_referenced_byte_changed_after_the_scan_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _, input) = referenced(dir.path());
+        let mut data = std::fs::read(&input).unwrap();
+        data[50_000] ^= 1;
+        std::fs::write(&input, &data).unwrap();
+        let err = read_to_end(&mut s.stream(0, &[]), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("changed while the file was being read"),
+            "{err}"
+        );
+        assert!(err.contains("input"), "{err}");
     }
 }
