@@ -216,6 +216,14 @@ pub trait Container: Send + Sync {
     fn identical_copies_are_one_variable(&self) -> bool {
         true
     }
+    /// The name of what entry `index` is one array of, where that differs from the
+    /// entry's name: a TFRecord feature (`image` for `image/bytes`,
+    /// `image/value_splits`) or TensorBoard tag. `--select` / `--exclude` match it too.
+    /// The default: none.
+    fn feature_name(&self, index: usize) -> Option<&str> {
+        let _ = index;
+        None
+    }
 }
 
 /// Test helpers: read a whole entry of any container by name.

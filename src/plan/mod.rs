@@ -204,6 +204,10 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             }),
     );
     let out_name = |c: &Candidate| output_name(&c.name, c.var_name.as_deref(), opts);
+    let feature = |c: &Candidate| match c.source {
+        Source::Entry(i) => container.feature_name(i),
+        _ => None,
+    };
     // `--tensor` names a dense sparse tensor or an ungrouped entry; a part of a group
     // only when nothing else has that name.
     let wanted: Option<Vec<bool>> = opts.tensor.as_ref().map(|want| {
@@ -238,10 +242,15 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
             if c.hidden && !opts.all {
                 continue;
             }
-            if !opts.select.is_empty() && !select.is_match(&c.name) && !select.is_match(&out) {
+            let by_feature = |g: &GlobSet| feature(c).is_some_and(|f| g.is_match(f));
+            if !opts.select.is_empty()
+                && !select.is_match(&c.name)
+                && !select.is_match(&out)
+                && !by_feature(&select)
+            {
                 continue;
             }
-            if exclude.is_match(&c.name) || exclude.is_match(&out) {
+            if exclude.is_match(&c.name) || exclude.is_match(&out) || by_feature(&exclude) {
                 continue;
             }
         }
@@ -419,6 +428,9 @@ pub fn listed_entries(
         if let Some(g) = group_of(&e.name) {
             v.push(output_name(&g, None, opts));
             v.push(g);
+        }
+        if let Some(f) = container.feature_name(i) {
+            v.push(f.to_string());
         }
         v
     };

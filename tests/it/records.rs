@@ -494,3 +494,79 @@ fn memory_stays_bounded_at_any_record_count() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert_eq!(left.len(), 2);
 }
+
+#[test]
+fn select_and_exclude_name_features_and_tags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let names = |input: &str, args: &[&str]| -> Vec<String> {
+        let out = tmp.path().join("sel.npz");
+        let mut a: Vec<std::ffi::OsString> = vec![dir().join(input).into(), "-o".into()];
+        a.push(out.clone().into());
+        a.extend(args.iter().map(Into::into));
+        ok(a);
+        let mut n: Vec<String> = read_npz(&out).into_iter().map(|(m, _)| m).collect();
+        n.sort();
+        n
+    };
+    // A feature's name selects every array of it (and only those).
+    assert_eq!(
+        names(
+            "examples.tfrecord",
+            &["--select", "image", "--select", "label"]
+        ),
+        ["image/bytes", "image/value_splits", "label"]
+    );
+    // Array names still match as before.
+    assert_eq!(
+        names("examples.tfrecord", &["--select", "tokens/row_splits"]),
+        ["tokens/row_splits"]
+    );
+    let all = names("examples.tfrecord", &[]);
+    let without = names(
+        "examples.tfrecord",
+        &["--exclude", "tokens", "--exclude", "ima*"],
+    );
+    let want: Vec<String> = all
+        .iter()
+        .filter(|n| !n.starts_with("tokens/") && !n.starts_with("image/"))
+        .cloned()
+        .collect();
+    assert_eq!(without, want);
+    assert!(without.len() + 4 == all.len(), "{all:?}");
+    // SequenceExample: context keys and feature-list keys are features too.
+    let seq = names(
+        "sequence.tfrecord",
+        &["--select", "frames", "--select", "id"],
+    );
+    assert_eq!(
+        seq,
+        [
+            "context/id",
+            "feature_lists/frames/row_splits",
+            "feature_lists/frames/step_splits",
+            "feature_lists/frames/values"
+        ]
+    );
+    // TensorBoard: a tag names its step, wall_time and value arrays.
+    let tags = names("logs", &["--select", "train/loss"]);
+    assert_eq!(
+        tags,
+        [
+            "train/loss/step",
+            "train/loss/value",
+            "train/loss/wall_time"
+        ]
+    );
+    // The listing narrows the same way.
+    let run = ok([
+        dir().join("examples.tfrecord").as_os_str(),
+        "--select".as_ref(),
+        "image".as_ref(),
+    ]);
+    let t = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        t.contains("image/bytes") && t.contains("image/value_splits"),
+        "{t}"
+    );
+    assert!(!t.contains("label"), "{t}");
+}

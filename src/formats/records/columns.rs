@@ -204,6 +204,7 @@ impl Sink for ExampleSink {
             let Some((kind, _)) = f.kind else {
                 continue;
             };
+            let first = entries.len();
             let min = if f.present < n { 0 } else { f.min_present };
             let max = f.max_present;
             let uniform = min == max && min >= 1 && !self.ragged;
@@ -286,6 +287,8 @@ impl Sink for ExampleSink {
                     }
                 }
             }
+            let key = f.name.get(self.prefix.len()..).unwrap_or(&f.name);
+            self.cols.name_feature(&entries, first, key);
         }
         entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(Layout {

@@ -28,6 +28,8 @@ pub struct RecordsContainer {
     entries: Vec<Entry>,
     sources: Vec<Source>,
     spill: OnceLock<Spill>,
+    /// Each entry's feature (or tag) name, where it differs from the entry's.
+    features: Vec<Option<String>>,
     /// A saved dataset's component names (each element is one record per component).
     components: Option<Vec<String>>,
 }
@@ -128,14 +130,18 @@ impl RecordsContainer {
             entries: Vec::new(),
             sources: Vec::new(),
             spill: OnceLock::new(),
+            features: Vec::new(),
             components,
         };
         let writer = match &opts.spill_dir {
             Some(dir) => Some(SpillWriter::new(dir, c.input_paths())?),
             None => None,
         };
-        let layout = c.scan(writer)?;
+        let mut layout = c.scan(writer)?;
+        let features: std::collections::HashMap<String, String> =
+            layout.cols.take_features().into_iter().collect();
         for (e, s) in layout.entries {
+            c.features.push(features.get(&e.name).cloned());
             c.entries.push(e);
             c.sources.push(s);
         }
@@ -317,6 +323,10 @@ impl Container for RecordsContainer {
                 path: self.path.clone(),
             })),
         })
+    }
+
+    fn feature_name(&self, index: usize) -> Option<&str> {
+        self.features.get(index)?.as_deref()
     }
 
     fn input_files(&self) -> Vec<(PathBuf, u64)> {

@@ -150,12 +150,13 @@ impl Sink for EventSink {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<Layout, String> {
+    fn finish(mut self: Box<Self>) -> Result<Layout, String> {
         let mut entries = Vec::new();
         let mut events = 0;
         for t in self.tags {
             let m = t.count;
             events += m;
+            let first = entries.len();
             let e = |suffix: &str, dtype: DataType| Entry {
                 name: format!("{}/{suffix}", t.name),
                 dtype,
@@ -179,6 +180,7 @@ impl Sink for EventSink {
                 Some(Values::Tensor(tc)) => entries.extend(tc.entries()),
                 None => {}
             }
+            self.cols.name_feature(&entries, first, &t.name);
         }
         entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(Layout {

@@ -240,6 +240,7 @@ impl Sink for SequenceSink {
                 l.max_steps,
                 l.steps
             );
+            let first = layout.entries.len();
             let e = |suffix: &str, dtype, len: u64| Entry {
                 name: format!("{}/{suffix}", l.name),
                 dtype,
@@ -280,6 +281,8 @@ impl Sink for SequenceSink {
                 .entries
                 .push(splits("step_splits", l.step_ends_col, l.steps));
             layout.entries.push(splits("row_splits", l.row_ends_col, n));
+            let key = l.name.strip_prefix("feature_lists/").unwrap_or(&l.name);
+            layout.cols.name_feature(&layout.entries, first, key);
         }
         layout.entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(layout)

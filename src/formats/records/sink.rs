@@ -35,6 +35,8 @@ pub struct Cols {
     n: usize,
     /// The current record: its address range in memory, shard and file offset.
     record: Option<(std::ops::Range<usize>, u32, u64)>,
+    /// (array name, the feature or tag it belongs to) where the two differ.
+    features: Vec<(String, String)>,
 }
 
 impl Cols {
@@ -44,7 +46,23 @@ impl Cols {
             writer,
             n: 0,
             record: None,
+            features: Vec::new(),
         }
+    }
+
+    /// Records that the arrays `entries` (from the `first`-th on) hold feature (or tag)
+    /// `feature`, so that `--select` / `--exclude` can name them by it.
+    pub fn name_feature(&mut self, entries: &[(Entry, Source)], first: usize, feature: &str) {
+        for (e, _) in entries.iter().skip(first) {
+            if e.name != feature {
+                self.features.push((e.name.clone(), feature.to_string()));
+            }
+        }
+    }
+
+    /// The arrays' feature names (see [`Cols::name_feature`]).
+    pub fn take_features(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.features)
     }
 
     /// Starts record `rec` (at `at`): values that are slices of it may be referenced.
