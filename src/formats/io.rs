@@ -216,6 +216,13 @@ impl RangeReader {
         Ok(&self.buf[self.head - n..self.head])
     }
 
+    /// The `n` bytes the last [`RangeReader::read_borrowed`] returned (`n` at most
+    /// their count), borrowed again.
+    pub fn last_borrowed(&self, n: usize) -> &[u8] {
+        let n = n.min(self.head);
+        &self.buf[self.head - n..self.head]
+    }
+
     /// The file being read.
     pub fn file(&self) -> &InputFile {
         &self.file

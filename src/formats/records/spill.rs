@@ -28,6 +28,9 @@ const PIECE: usize = 24;
 const INLINE: u32 = u32::MAX;
 /// Bytes of input read at a time when a column's references stream out.
 const WINDOW: usize = 1 << 20;
+/// Bytes of the spill read at a time for a column's pieces and their inline bytes
+/// (one `pread` per 24-byte piece would cost more than the copy it saves).
+const SPILL_READ: usize = 64 << 10;
 
 #[derive(Default)]
 struct Col {
@@ -217,8 +220,9 @@ impl Spill {
         let inner = match c.pieces {
             None => Inner::Plain(self.chunks(col, start, len)),
             Some(p) => Inner::Pieces(Box::new(Pieces {
-                inline: self.chunks(col, 0, u64::MAX),
-                pieces: self.chunks(p, 0, u64::MAX),
+                spill: self,
+                inline: Buffered::new(self.chunks(col, 0, u64::MAX)),
+                pieces: Buffered::new(self.chunks(p, 0, u64::MAX)),
                 skip: start,
                 left: len,
                 cur: None,
@@ -228,6 +232,7 @@ impl Spill {
         SpillStream {
             inner,
             prefix: prefix.to_vec(),
+            prefix_at: 0,
         }
     }
 
@@ -256,6 +261,8 @@ impl Spill {
 pub struct SpillStream<'a> {
     inner: Inner<'a>,
     prefix: Vec<u8>,
+    /// Bytes of `prefix` already read.
+    prefix_at: usize,
 }
 
 enum Inner<'a> {
@@ -265,15 +272,36 @@ enum Inner<'a> {
 
 impl ByteStream for SpillStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.prefix[..n]);
-            self.prefix.drain(..n);
+        if self.prefix_at < self.prefix.len() {
+            let rest = &self.prefix[self.prefix_at..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.prefix_at += n;
             return Ok(n);
         }
         match &mut self.inner {
             Inner::Plain(c) => c.read(buf),
             Inner::Pieces(p) => p.read(buf),
+        }
+    }
+
+    /// A column holding references lends from its read buffers (the input's window),
+    /// saving the writer a copy of the large values.
+    fn lends(&self) -> bool {
+        matches!(self.inner, Inner::Pieces(_))
+    }
+
+    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
+        if self.prefix_at < self.prefix.len() {
+            let n = (self.prefix.len() - self.prefix_at).min(max);
+            self.prefix_at += n;
+            return Ok(&self.prefix[self.prefix_at - n..self.prefix_at]);
+        }
+        match &mut self.inner {
+            Inner::Pieces(p) => p.next_slice(max),
+            Inner::Plain(_) => Err(Error::usage(
+                "internal error: read_borrowed on a spill column that does not lend",
+            )),
         }
     }
 }
@@ -317,6 +345,57 @@ impl Chunks<'_> {
         self.left -= done as u64;
         Ok(done)
     }
+}
+
+/// A column's chunks read [`SPILL_READ`] bytes at a time.
+struct Buffered<'a> {
+    chunks: Chunks<'a>,
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl<'a> Buffered<'a> {
+    fn new(chunks: Chunks<'a>) -> Self {
+        Buffered {
+            chunks,
+            buf: Vec::new(),
+            head: 0,
+        }
+    }
+
+    fn read(&mut self, out: &mut [u8]) -> Result<usize> {
+        if self.head == self.buf.len() {
+            if out.len() >= SPILL_READ {
+                return self.chunks.read(out);
+            }
+            self.buf.resize(SPILL_READ, 0);
+            let n = self.chunks.read(&mut self.buf)?;
+            self.buf.truncate(n);
+            self.head = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.head);
+        out[..n].copy_from_slice(&self.buf[self.head..self.head + n]);
+        self.head += n;
+        Ok(n)
+    }
+
+    /// The next up to `max` bytes, borrowed from the buffer; empty at the end.
+    fn borrow(&mut self, max: usize) -> Result<&[u8]> {
+        if self.head == self.buf.len() {
+            self.buf.resize(SPILL_READ, 0);
+            let n = self.chunks.read(&mut self.buf)?;
+            self.buf.truncate(n);
+            self.head = 0;
+        }
+        let n = max.min(self.buf.len() - self.head);
+        self.head += n;
+        Ok(&self.buf[self.head - n..self.head])
+    }
+
+    /// The `n` bytes the last [`Buffered::borrow`] returned.
+    fn last(&self, n: usize) -> &[u8] {
+        &self.buf[self.head - n..self.head]
+    }
 
     /// Fills `buf` whole; `false` at the end of the column.
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<bool> {
@@ -327,7 +406,10 @@ impl Chunks<'_> {
                 if got == 0 {
                     return Ok(false);
                 }
-                return Err(self.spill.damaged("the temporary spill file is short"));
+                return Err(self
+                    .chunks
+                    .spill
+                    .damaged("the temporary spill file is short"));
             }
             got += n;
         }
@@ -356,8 +438,9 @@ struct Piece {
 /// A column holding references: its pieces in order, inline ones from the spill,
 /// referenced ones from the input files.
 struct Pieces<'a> {
-    inline: Chunks<'a>,
-    pieces: Chunks<'a>,
+    spill: &'a Spill,
+    inline: Buffered<'a>,
+    pieces: Buffered<'a>,
     /// Bytes still to drop from the front (a range's start).
     skip: u64,
     left: u64,
@@ -388,46 +471,23 @@ impl Pieces<'_> {
         Ok(true)
     }
 
-    /// A reader of shard `shard` positioned at `offset`.
-    fn reader_at(&mut self, shard: u32, offset: u64, len: u64) -> Result<&mut RangeReader> {
-        let reuse = matches!(&self.reader, Some((s, r)) if *s == shard && r.offset() <= offset);
-        if reuse {
-            if let Some((_, r)) = &mut self.reader {
-                r.skip_to(offset)?;
+    /// The next up to `max` bytes (`max > 0`) of the column, borrowed from the spill's
+    /// or the input's read buffer; empty at the end.
+    fn next_slice(&mut self, max: usize) -> Result<&[u8]> {
+        loop {
+            let max = max.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            if max == 0 {
+                return Ok(&[]);
             }
-        } else {
-            let spill = self.inline.spill;
-            let path = spill
-                .inputs
-                .get(shard as usize)
-                .ok_or_else(|| spill.damaged("the temporary spill file is damaged"))?;
-            let file = Arc::new(InputFile::open(path)?);
-            let flen = file.len();
-            file.check_range(offset, len, "a value read again")?;
-            let r = RangeReader::new(file, offset, flen - offset, WINDOW)?;
-            self.reader = Some((shard, r));
-        }
-        match &mut self.reader {
-            Some((_, r)) => Ok(r),
-            None => Err(self.inline.spill.damaged("internal error: no reader")),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let room = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let mut done = 0;
-        while done < room {
             let Some(p) = self.cur.as_mut() else {
                 if !self.next_piece()? {
-                    break;
+                    return Ok(&[]);
                 }
                 continue;
             };
             if p.left == 0 {
                 if p.shard != INLINE && p.seen != p.crc {
-                    let path = self.inline.spill.inputs.get(p.shard as usize);
+                    let path = self.spill.inputs.get(p.shard as usize);
                     let shown = path.map(|p| p.as_path()).unwrap_or(Path::new("?"));
                     return Err(Error::corrupt(
                         shown,
@@ -442,58 +502,99 @@ impl Pieces<'_> {
                 self.cur = None;
                 continue;
             }
-            // Drop a range's leading bytes without handing them out.
-            let mut scratch = [0u8; 4096];
-            let (dst, dropping) = if self.skip > 0 {
-                let n = (self.skip.min(scratch.len() as u64)) as usize;
-                (&mut scratch[..n], true)
+            let want = if self.skip > 0 {
+                usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(1 << 20)
             } else {
-                (&mut buf[done..room], false)
+                max
             };
-            let want = dst.len().min(usize::try_from(p.left).unwrap_or(usize::MAX));
-            let dst = &mut dst[..want];
-            let n = if p.shard == INLINE {
-                let n = self.inline.read(dst)?;
-                if n == 0 {
-                    return Err(self
-                        .inline
-                        .spill
-                        .damaged("the temporary spill file is short"));
+            let want = want.min(usize::try_from(p.left).unwrap_or(usize::MAX));
+            let got: &[u8] = if p.shard == INLINE {
+                let got = self.inline.borrow(want)?;
+                if got.is_empty() {
+                    return Err(self.spill.damaged("the temporary spill file is short"));
                 }
-                n
+                got
             } else {
-                let (shard, offset, left) = (p.shard, p.offset, p.left);
-                let consumed = {
-                    let r = self.reader_at(shard, offset, left)?;
-                    let got = r.read_borrowed(want)?;
-                    if got.is_empty() {
-                        return Err(Error::corrupt(
-                            r.file().path(),
-                            format!("the file ends before byte {offset} (did it change?)"),
-                        ));
-                    }
-                    dst[..got.len()].copy_from_slice(got);
-                    got.len()
-                };
-                let p = self
-                    .cur
-                    .as_mut()
-                    .ok_or_else(|| self.inline.spill.damaged("no piece"))?;
-                p.seen = crc32c::crc32c_append(p.seen, &dst[..consumed]);
-                p.offset += consumed as u64;
-                consumed
+                let r = reader_at(&mut self.reader, self.spill, p.shard, p.offset, p.left)?;
+                let got = r.read_borrowed(want)?;
+                if got.is_empty() {
+                    return Err(Error::corrupt(
+                        r.file().path(),
+                        format!("the file ends before byte {} (did it change?)", p.offset),
+                    ));
+                }
+                p.seen = crc32c::crc32c_append(p.seen, got);
+                p.offset += got.len() as u64;
+                got
             };
-            if let Some(p) = self.cur.as_mut() {
-                p.left -= n as u64;
+            p.left -= got.len() as u64;
+            if self.skip > 0 {
+                self.skip -= got.len() as u64;
+                continue;
             }
-            if dropping {
-                self.skip -= n as u64;
-            } else {
-                done += n;
-            }
+            self.left -= got.len() as u64;
+            // Re-borrow: the loop above may not return a borrow it continues past.
+            let n = got.len();
+            return Ok(self.last(n));
         }
-        self.left -= done as u64;
+    }
+
+    /// The `n` bytes just taken by [`Pieces::next_slice`], from the buffer they are in.
+    fn last(&self, n: usize) -> &[u8] {
+        match &self.cur {
+            Some(p) if p.shard != INLINE => match &self.reader {
+                Some((_, r)) => r.last_borrowed(n),
+                None => &[],
+            },
+            _ => self.inline.last(n),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let got = self.next_slice(buf.len() - done)?;
+            if got.is_empty() {
+                break;
+            }
+            buf[done..done + got.len()].copy_from_slice(got);
+            done += got.len();
+        }
         Ok(done)
+    }
+}
+
+/// A reader of shard `shard` positioned at `offset`, reusing `reader` when it is that
+/// shard's and not past `offset`.
+fn reader_at<'r>(
+    reader: &'r mut Option<(u32, RangeReader)>,
+    spill: &Spill,
+    shard: u32,
+    offset: u64,
+    len: u64,
+) -> Result<&'r mut RangeReader> {
+    let reuse = matches!(reader, Some((s, r)) if *s == shard && r.offset() <= offset);
+    if !reuse {
+        let path = spill
+            .inputs
+            .get(shard as usize)
+            .ok_or_else(|| spill.damaged("the temporary spill file is damaged"))?;
+        let file = Arc::new(InputFile::open(path)?);
+        let flen = file.len();
+        file.check_range(offset, len, "a value read again")?;
+        *reader = Some((
+            shard,
+            RangeReader::new(file, offset, flen - offset, WINDOW)?,
+        ));
+    }
+    match reader {
+        Some((_, r)) => {
+            r.skip_to(offset)?;
+            Ok(r)
+        }
+        None => Err(spill.damaged("internal error: no reader")),
     }
 }
 
@@ -569,6 +670,18 @@ mod tests {
         let mut part = Vec::new();
         read_to_end(&mut s.stream_range(0, 12_345, 40_000, &[]), &mut part).unwrap();
         assert_eq!(&part[..], &want[12_345..52_345]);
+        // Borrowed, as the writers pull it, in odd-sized pieces.
+        let mut lent = Vec::new();
+        let mut stream = s.stream_range(0, 999, u64::MAX, &[1, 2, 3]);
+        assert!(stream.lends());
+        crate::stream::pump(&mut stream, 777, |b| {
+            assert!(!b.is_empty() && b.len() <= 777);
+            lent.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(&lent[..3], &[1, 2, 3]);
+        assert_eq!(&lent[3..], &want[999..]);
         let mut other = Vec::new();
         read_to_end(&mut s.stream(1, &[]), &mut other).unwrap();
         assert_eq!(other, [1, 2].repeat(300));
