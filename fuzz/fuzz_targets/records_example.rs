@@ -79,6 +79,7 @@ fuzz_target!(|data: &[u8]| {
         let at = Place {
             file: file.clone(),
             index: i as u64,
+            origin: None,
         };
         if sink.record(rec, &at).is_err() {
             return;

@@ -200,9 +200,9 @@ impl RecordsContainer {
                     break 'shards;
                 }
                 let (index, offset) = (r.index(), r.offset());
-                if !r.next_into(&mut buf)? {
+                let Some(rec) = r.next_record(&mut buf)? else {
                     break;
-                }
+                };
                 global += 1;
                 if global <= skip {
                     continue;
@@ -215,8 +215,8 @@ impl RecordsContainer {
                         .filter(|_| referable)
                         .map(|i| (i, offset + super::framing::HEADER)),
                 };
-                sink.record(&buf, &at)
-                    .map_err(|e| r.error_at(index, offset, e))?;
+                let done = sink.record(rec, &at);
+                done.map_err(|e| r.error_at(index, offset, e))?;
             }
         }
         sink.finish().map_err(|e| Error::corrupt(&self.path, e))

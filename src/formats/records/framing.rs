@@ -4,7 +4,7 @@
 use super::compression::{read_full, Compression};
 use crate::error::{Error, Result};
 use crate::formats::io::unmask_crc;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Bytes of a record header (`kHeaderSize`).
@@ -14,9 +14,14 @@ pub const FOOTER: u64 = 4;
 /// Largest record accepted: protobuf's 2 GiB message limit.
 pub const MAX_RECORD: u64 = 2 << 30;
 
+/// Bytes of the stream buffered; a record that fits is handed out from the buffer.
+const BUFFER: usize = 256 << 10;
+
 /// Reads the records of one (decompressed) stream, checking both CRCs.
 pub struct RecordReader {
-    inner: Box<dyn Read + Send>,
+    inner: BufReader<Box<dyn Read + Send>>,
+    /// Bytes of the buffer handed out by the last [`RecordReader::next_record`].
+    lent: usize,
     path: PathBuf,
     compression: Compression,
     /// File length, for an uncompressed file (bounds a record's claimed length).
@@ -36,7 +41,8 @@ impl RecordReader {
         verify: bool,
     ) -> Self {
         RecordReader {
-            inner,
+            inner: BufReader::with_capacity(BUFFER, inner),
+            lent: 0,
             path: path.to_path_buf(),
             compression,
             file_len,
@@ -80,9 +86,77 @@ impl RecordReader {
         }
     }
 
+    /// The next record's data, borrowed from the read buffer when the whole record is
+    /// in it (else read into `buf`); `None` at the end of the stream. The same checks
+    /// and errors as [`RecordReader::next_into`].
+    pub fn next_record<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> Result<Option<&'a [u8]>> {
+        self.release();
+        if let Some(n) = self
+            .buffered_record()
+            .map_err(|e| self.read_err(e, "header"))?
+        {
+            self.lent = n;
+            let data = &self.inner.buffer()[HEADER as usize..n - FOOTER as usize];
+            return Ok(Some(data));
+        }
+        Ok(if self.next_into(buf)? {
+            Some(&buf[..])
+        } else {
+            None
+        })
+    }
+
+    fn release(&mut self) {
+        if self.lent > 0 {
+            self.inner.consume(self.lent);
+            self.lent = 0;
+        }
+    }
+
+    /// The length (header, data and footer) of the next record if it lies whole in the
+    /// read buffer and passes every check; `None` sends the caller to the reading path,
+    /// which reports whatever is wrong.
+    fn buffered_record(&mut self) -> io::Result<Option<usize>> {
+        let avail = self.inner.fill_buf()?;
+        let Some(head) = avail.get(..HEADER as usize) else {
+            return Ok(None);
+        };
+        let mut len8 = [0u8; 8];
+        len8.copy_from_slice(&head[..8]);
+        let mut crc4 = [0u8; 4];
+        crc4.copy_from_slice(&head[8..]);
+        let len = u64::from_le_bytes(len8);
+        let Some(need) = usize::try_from(len)
+            .ok()
+            .filter(|_| len <= MAX_RECORD)
+            .and_then(|l| l.checked_add((HEADER + FOOTER) as usize))
+            .filter(|&n| n <= avail.len())
+        else {
+            return Ok(None);
+        };
+        if unmask_crc(u32::from_le_bytes(crc4)) != crc32c::crc32c(&len8) {
+            return Ok(None);
+        }
+        if let Some(file_len) = self.file_len {
+            if need as u64 > file_len.saturating_sub(self.offset) {
+                return Ok(None);
+            }
+        }
+        let data = &avail[HEADER as usize..need - FOOTER as usize];
+        let mut foot = [0u8; 4];
+        foot.copy_from_slice(&avail[need - FOOTER as usize..need]);
+        if self.verify && unmask_crc(u32::from_le_bytes(foot)) != crc32c::crc32c(data) {
+            return Ok(None);
+        }
+        self.index += 1;
+        self.offset += need as u64;
+        Ok(Some(need))
+    }
+
     /// Replaces `buf` with the next record's data; `Ok(false)` at the end of the
     /// stream (which must fall on a record boundary).
     pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.release();
         let mut head = [0u8; HEADER as usize];
         let got = read_full(&mut self.inner, &mut head).map_err(|e| self.read_err(e, "header"))?;
         if got == 0 {
