@@ -2,10 +2,11 @@
 //! from content and the decompressing readers (GZIP with concatenated members, ZLIB,
 //! TensorFlow's SNAPPY block framing).
 
-use crate::error::{Error, Result};
-use std::fs::File;
+use crate::error::Result;
+use crate::formats::io::InputFile;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
 
 /// How a TFRecord stream is compressed (TensorFlow's `compression_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,16 +110,101 @@ fn snappy_first_block_is_records(head: &[u8]) -> bool {
     }
 }
 
-/// Opens `path` and returns a reader of its decompressed stream.
+/// Opens `path` and returns a reader of its decompressed stream. A compressed stream
+/// is decompressed on a thread of its own ([`Prefetch`]), overlapping the parsing.
 pub fn open_stream(path: &Path, c: Compression) -> Result<Box<dyn Read + Send>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = InputFile::open(path)?.handle()?;
     let buffered = BufReader::with_capacity(FILE_BUFFER, file);
     Ok(match c {
         Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zlib => Box::new(flate2::bufread::ZlibDecoder::new(buffered)),
-        Compression::Snappy => Box::new(SnappyBlocks::new(buffered)),
+        Compression::Gzip => Prefetch::boxed(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zlib => Prefetch::boxed(flate2::bufread::ZlibDecoder::new(buffered)),
+        Compression::Snappy => Prefetch::boxed(SnappyBlocks::new(buffered)),
     })
+}
+
+/// Bytes a [`Prefetch`] thread reads at a time.
+const PREFETCH: usize = 1 << 20;
+/// Buffers a [`Prefetch`] thread may be ahead of its reader.
+const PREFETCH_DEPTH: usize = 4;
+
+/// Reads a stream on a thread of its own, at most [`PREFETCH_DEPTH`] buffers of
+/// [`PREFETCH`] bytes ahead (bounded memory), so that decompressing one part overlaps
+/// parsing the one before. Errors arrive in order, after the bytes read before them.
+/// Dropping the reader stops the thread after at most one more buffer.
+pub struct Prefetch {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Prefetch {
+    /// Starts reading `inner` on a new thread.
+    pub fn boxed(inner: impl Read + Send + 'static) -> Box<dyn Read + Send> {
+        let (tx, rx) = sync_channel(PREFETCH_DEPTH);
+        let mut inner = inner;
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; PREFETCH];
+            let mut n = 0;
+            let mut failed = None;
+            while n < buf.len() {
+                match inner.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            buf.truncate(n);
+            let end = n == 0 || failed.is_some();
+            if n > 0 && tx.send(Ok(buf)).is_err() {
+                return;
+            }
+            if end {
+                let _ = tx.send(failed.map_or(Ok(Vec::new()), Err));
+                return;
+            }
+        });
+        Box::new(Prefetch {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+        })
+    }
+}
+
+impl Read for Prefetch {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.done || out.is_empty() {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(b)) if b.is_empty() => self.done = true,
+                Ok(Ok(b)) => {
+                    self.cur = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the decompressing thread stopped"));
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// TensorFlow's `SnappyInputStream`: `u32` big-endian compressed length + raw snappy
@@ -248,5 +334,58 @@ mod tests {
         // Cut inside the second block.
         let cut = &framed[..framed.len() - 10];
         assert!(SnappyBlocks::new(cut).read_to_end(&mut Vec::new()).is_err());
+    }
+
+    /// A reader that yields `good` bytes in odd-sized reads, then fails.
+    struct Failing {
+        good: Vec<u8>,
+        pos: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.pos == self.good.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged here"));
+            }
+            let n = out.len().min(self.good.len() - self.pos).min(777);
+            out[..n].copy_from_slice(&self.good[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn prefetch_keeps_order_and_reports_an_error_after_the_bytes_before_it() {
+        let data: Vec<u8> = (0..3 * PREFETCH + 12_345)
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let mut all = Vec::new();
+        Prefetch::boxed(io::Cursor::new(data.clone()))
+            .read_to_end(&mut all)
+            .unwrap();
+        assert_eq!(all, data);
+
+        let mut r = Prefetch::boxed(Failing {
+            good: data.clone(),
+            pos: 0,
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 5000];
+        let err = loop {
+            match r.read(&mut buf) {
+                Ok(0) => panic!("the error was lost"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, data, "every byte before the error arrives first");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("damaged here"));
+        // After the error the stream stays ended.
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+        // Dropping a reader early stops its thread (nothing to assert but no hang).
+        let mut early = Prefetch::boxed(io::repeat(7));
+        early.read_exact(&mut buf).unwrap();
+        drop(early);
     }
 }
