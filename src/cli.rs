@@ -164,6 +164,12 @@ pub struct Args {
     #[arg(long)]
     pub ragged: bool,
 
+    /// TFRecord Examples: write bytes_list features as NumPy |S<n> string arrays (K, or
+    /// K/values + K/row_splits) instead of K/bytes + K/value_splits. For text: NumPy
+    /// drops trailing NUL bytes when it reads |S values, so binary values are not exact.
+    #[arg(long)]
+    pub bytes_as_strings: bool,
+
     /// TFRecord input: convert at most N records (after --skip).
     #[arg(long, value_name = "N")]
     pub take: Option<u64>,
@@ -234,6 +240,7 @@ impl Args {
             compression: self.compression,
             kind: self.records,
             ragged: self.ragged,
+            strings: self.bytes_as_strings,
             skip: self.skip,
             take: self.take,
             no_verify: self.no_verify,

@@ -18,6 +18,8 @@ struct Feature {
     max_present: u64,
     values: u64,
     bytes: u64,
+    /// The longest bytes value.
+    max_len: u64,
     /// Local record number (from 0) that last held the key.
     last: Option<u64>,
     rows_written: u64,
@@ -33,6 +35,9 @@ pub struct ExampleSink {
     cols: Cols,
     n: u64,
     ragged: bool,
+    /// `--bytes-as-strings`: bytes features as `|S<n>` arrays; their value-ends column
+    /// then holds each value's length.
+    strings: bool,
     scratch: Vec<u8>,
     refs_cap: usize,
     prefix: &'static str,
@@ -54,9 +59,16 @@ impl ExampleSink {
             cols,
             n: 0,
             ragged,
+            strings: false,
             scratch: Vec::new(),
             refs_cap: 0,
         }
+    }
+
+    /// Bytes features as NumPy `|S<n>` string arrays (`--bytes-as-strings`).
+    pub fn strings(mut self, on: bool) -> Self {
+        self.strings = on;
+        self
     }
 
     fn feature_id(&mut self, key: &[u8]) -> Result<usize, String> {
@@ -74,6 +86,7 @@ impl ExampleSink {
             max_present: 0,
             values: 0,
             bytes: 0,
+            max_len: 0,
             last: None,
             rows_written: 0,
             values_col: self.cols.add_column(),
@@ -127,12 +140,16 @@ impl ExampleSink {
                     let cols = &mut self.cols;
                     let mut total = f.bytes;
                     let mut failed = None;
+                    let strings = self.strings;
+                    let max_len = &mut f.max_len;
                     count = bytes_values(list, |v| {
                         total += v.len() as u64;
+                        *max_len = (*max_len).max(v.len() as u64);
                         if let Err(e) = cols.push_value(f.values_col, v) {
                             failed.get_or_insert(e);
                         }
-                        self.scratch.extend_from_slice(&total.to_le_bytes());
+                        let end = if strings { v.len() as u64 } else { total };
+                        self.scratch.extend_from_slice(&end.to_le_bytes());
                     })
                     .map_err(err)?;
                     if let Some(e) = failed {
@@ -247,6 +264,40 @@ impl Sink for ExampleSink {
                             ),
                             Source::column(f.values_col, false),
                         ));
+                        entries.push(splits(
+                            format!("{}/row_splits", f.name),
+                            f.row_ends_col,
+                            n,
+                            "ragged",
+                        ));
+                    }
+                }
+                Kind::Bytes if self.strings => {
+                    let one_each = min == 1 && max == 1 && !self.ragged;
+                    let (name, form) = if one_each {
+                        (f.name.clone(), "one value per record, |S")
+                    } else {
+                        (format!("{}/values", f.name), "ragged, |S")
+                    };
+                    let mut e = entry(
+                        &name,
+                        DataType::String,
+                        vec![f.values],
+                        format!("{stats}, {form}"),
+                    );
+                    e.stored_bytes = f.bytes;
+                    entries.push((
+                        e,
+                        Source::Strings {
+                            lens: f.value_ends_col,
+                            data: f.values_col,
+                            first: 0,
+                            data_start: 0,
+                            count: f.values,
+                            max_len: f.max_len,
+                        },
+                    ));
+                    if !one_each {
                         entries.push(splits(
                             format!("{}/row_splits", f.name),
                             f.row_ends_col,

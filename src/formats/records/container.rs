@@ -161,7 +161,9 @@ impl RecordsContainer {
         }
         match self.record_kind {
             RecordKind::Tensor => Box::new(TensorSink::new(cols, stem(&self.path, &self.shards))),
-            RecordKind::Sequence => Box::new(SequenceSink::new(cols, self.opts.ragged)),
+            RecordKind::Sequence => {
+                Box::new(SequenceSink::new(cols, self.opts.ragged).strings(self.opts.strings))
+            }
             RecordKind::Event => {
                 let root = if self.path.is_dir() {
                     self.path.clone()
@@ -174,7 +176,7 @@ impl RecordsContainer {
                 };
                 Box::new(EventSink::new(cols, root))
             }
-            _ => Box::new(ExampleSink::new(cols, self.opts.ragged)),
+            _ => Box::new(ExampleSink::new(cols, self.opts.ragged).strings(self.opts.strings)),
         }
     }
 

@@ -62,6 +62,8 @@ pub struct RecordOptions {
     pub kind: Option<RecordKind>,
     /// Every `Example` feature in the ragged layout.
     pub ragged: bool,
+    /// `bytes_list` features as NumPy `|S<n>` arrays (`--bytes-as-strings`).
+    pub strings: bool,
     /// Records to skip first.
     pub skip: u64,
     /// Records to convert at most.

@@ -78,6 +78,13 @@ impl SequenceSink {
         }
     }
 
+    /// Context bytes features as `|S<n>` arrays (`--bytes-as-strings`); feature lists
+    /// keep the exact bytes layout.
+    pub fn strings(mut self, on: bool) -> Self {
+        self.context = self.context.strings(on);
+        self
+    }
+
     fn list_id(&mut self, key: &[u8]) -> Result<usize, String> {
         if let Some(&i) = self.index.get(key) {
             return Ok(i);
