@@ -570,3 +570,98 @@ fn select_and_exclude_name_features_and_tags() {
     );
     assert!(!t.contains("label"), "{t}");
 }
+
+/// Writes `n` Examples each holding one `blob` bytes value of `size` bytes; returns the
+/// values and the file offset of the first value's bytes.
+fn write_blobs(path: &Path, n: usize, size: usize) -> (Vec<Vec<u8>>, u64) {
+    let mut file = Vec::new();
+    let mut values = Vec::new();
+    let mut first = 0;
+    for i in 0..n {
+        let v: Vec<u8> = (0..size).map(|j| ((i * 7 + j * 13) % 256) as u8).collect();
+        let mut bytes_list = vec![0x0a];
+        push_varint(&mut bytes_list, v.len() as u64);
+        let lead = bytes_list.len();
+        bytes_list.extend(&v);
+        let feature = list(0x0a, &bytes_list);
+        let mut entry = vec![0x0a, 4];
+        entry.extend_from_slice(b"blob");
+        entry.push(0x12);
+        push_varint(&mut entry, feature.len() as u64);
+        let in_entry = entry.len() + (feature.len() - bytes_list.len()) + lead;
+        entry.extend(feature);
+        let mut feats = vec![0x0a];
+        push_varint(&mut feats, entry.len() as u64);
+        let in_feats = feats.len() + in_entry;
+        feats.extend(entry);
+        let mut rec = vec![0x0a];
+        push_varint(&mut rec, feats.len() as u64);
+        let in_rec = rec.len() + in_feats;
+        rec.extend(feats);
+        if i == 0 {
+            first = 12 + in_rec as u64;
+        }
+        file.extend(header(rec.len() as u64));
+        file.extend(&rec);
+        let crc = crc32c::crc32c(&rec)
+            .rotate_right(15)
+            .wrapping_add(0xa282_ead8);
+        file.extend(crc.to_le_bytes());
+        values.push(v);
+    }
+    std::fs::write(path, file).unwrap();
+    (values, first)
+}
+
+/// A large bytes value is read twice (scan, then output, where it is referenced rather
+/// than spilled). One of its bytes is flipped at a time that varies from run to run:
+/// whatever the timing, a run fails and publishes nothing, or succeeds with exactly
+/// the original bytes.
+#[test]
+fn a_value_byte_flipped_between_the_two_reads_is_never_written() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("blobs.tfrecord");
+    let (values, first) = write_blobs(&input, 16, 256 << 10);
+    let want: Vec<u8> = values.concat();
+    let at = first + 100;
+    let original = std::fs::read(&input).unwrap()[at as usize];
+    assert_eq!(original, values[0][100]);
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..60u64 {
+        let out = dir.path().join("o.npz");
+        let _ = std::fs::remove_file(&out);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tf2npy"))
+            .arg(&input)
+            .arg("-q")
+            .arg("-o")
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros((i * 500) % 30_000));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&input)
+            .unwrap();
+        f.write_all_at(&[original ^ 0x10], at).unwrap();
+        let status = child.wait().unwrap();
+        f.write_all_at(&[original], at).unwrap();
+        drop(f);
+        if !status.success() {
+            refused += 1;
+            assert_eq!(status.code(), Some(1), "run {i}");
+            assert!(!out.exists(), "run {i}: a failed run published its output");
+            continue;
+        }
+        ok += 1;
+        let got = read_npz(&out);
+        let bytes = &got.iter().find(|(m, _)| m == "blob/bytes").unwrap().1;
+        assert!(
+            bytes.data == want,
+            "run {i}: exit 0 with bytes that were not read"
+        );
+    }
+    assert!(refused > 0, "no run saw the flipped byte");
+    assert!(ok > 0, "no run finished before the flip");
+}
