@@ -1,7 +1,9 @@
 //! Fuzz target: `tf.train.Example` decoding (the borrowing wire parser and the column
 //! sink: kinds, last-entry-wins, packed/unpacked lists, ragged/fixed layout). The input
 //! is a sequence of records, each `len:u8` + bytes. Oracles: where prost (the generated
-//! reference types) decodes a record and agrees on a feature's kind, the values match;
+//! reference types) decodes a record and agrees on a feature's kind, and the Feature
+//! holds one list (TensorFlow reads the first of several, prost merges them), the
+//! values match;
 //! the layout's entries have the element counts their shapes announce.
 
 #![no_main]
@@ -16,6 +18,48 @@ use tf2npy::formats::records::example::{
     bytes_values, float_values, int64_values, parse_example, Kind,
 };
 use tf2npy::formats::records::sink::{Cols, Place, Sink};
+use tf2npy::formats::records::wire::{Fields, Value};
+
+/// How many fields the `Feature` of the last map entry for `key` holds (our parser has
+/// accepted the record, so every level is well formed).
+fn feature_fields(rec: &[u8], key: &[u8]) -> usize {
+    let mut n = 0;
+    for f in Fields::new(rec).flatten() {
+        let (1, Value::Len(features)) = f else {
+            continue;
+        };
+        for e in Fields::new(features).flatten() {
+            let (1, Value::Len(entry)) = e else { continue };
+            let (mut k, mut v): (&[u8], &[u8]) = (&[], &[]);
+            for x in Fields::new(entry).flatten() {
+                match x {
+                    (1, Value::Len(b)) => k = b,
+                    (2, Value::Len(b)) => v = b,
+                    _ => {}
+                }
+            }
+            if k == key {
+                n = Fields::new(v).count();
+            }
+        }
+    }
+    n
+}
+
+/// Our values are those of the Feature's first list field (TensorFlow's rule); prost
+/// merges or replaces a repeated one, so the two are compared where the Feature holds
+/// exactly one list.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    mine: &[T],
+    prost: &[T],
+    what: &str,
+    key: &str,
+    one: bool,
+) {
+    if one {
+        assert_eq!(mine, prost, "{what} values of `{key}`");
+    }
+}
 
 fn check_against_prost(rec: &[u8]) {
     let mut refs = Vec::new();
@@ -38,24 +82,25 @@ fn check_against_prost(rec: &[u8]) {
         let (Some((kind, list)), Some(pk)) = (kind, &pf.kind) else {
             continue;
         };
+        let one = feature_fields(rec, key.as_bytes()) == 1;
         let mut mine = Vec::new();
         match (kind, pk) {
             (Kind::Float, feature::Kind::FloatList(l)) => {
                 if float_values(list, &mut mine).is_ok() {
                     let want: Vec<u8> = l.value.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    assert_eq!(mine, want, "float values of `{key}`");
+                    agree(&mine, &want, "float", key, one);
                 }
             }
             (Kind::Int64, feature::Kind::Int64List(l)) => {
                 if int64_values(list, &mut mine).is_ok() {
                     let want: Vec<u8> = l.value.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    assert_eq!(mine, want, "int64 values of `{key}`");
+                    agree(&mine, &want, "int64", key, one);
                 }
             }
             (Kind::Bytes, feature::Kind::BytesList(l)) => {
                 let mut vals = Vec::new();
                 if bytes_values(list, |v| vals.push(v.to_vec())).is_ok() {
-                    assert_eq!(vals, l.value, "bytes values of `{key}`");
+                    agree(&vals, &l.value, "bytes", key, one);
                 }
             }
             _ => {}

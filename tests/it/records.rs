@@ -665,3 +665,51 @@ fn a_value_byte_flipped_between_the_two_reads_is_never_written() {
     assert!(refused > 0, "no run saw the flipped byte");
     assert!(ok > 0, "no run finished before the flip");
 }
+
+/// Examples in wire forms no TensorFlow writer makes (a repeated map-entry field,
+/// unknown fields at each level, the key after the value, two lists in one Feature, an
+/// omitted key or value): tf2npy gives TensorFlow's values where its parser gives any,
+/// protobuf's where TensorFlow refuses a record only for omitting a default, and
+/// otherwise refuses as TensorFlow does (exit 1, record named, no output); the
+/// manifest records all three (fixtures/gen_records.py).
+#[test]
+fn odd_wire_forms_read_as_tensorflow_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = manifest()["wire_cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 10);
+    let (mut refused, mut read) = (0, 0);
+    for c in &cases {
+        let name = c["name"].as_str().unwrap();
+        let input = dir().join(c["input"].as_str().unwrap());
+        let out = tmp.path().join(format!("{name}.npz"));
+        let run = tf2npy([input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+        if c["tf2npy"] == "error" {
+            assert_eq!(run.status.code(), Some(1), "{name}: {}", stderr_of(&run));
+            let err = stderr_of(&run);
+            assert!(err.contains("record 0"), "{name}: {err}");
+            assert!(!out.exists(), "{name}: output left behind");
+            refused += 1;
+            continue;
+        }
+        assert!(run.status.success(), "{name}: {}", stderr_of(&run));
+        let got = read_npz(&out);
+        let want = c["tf2npy"].as_object().unwrap();
+        if c["tf"] != "error" {
+            assert_eq!(c["tf2npy"], c["tf"], "{name}");
+        }
+        assert_eq!(got.len(), want.len(), "{name}: {got:?}");
+        for (k, v) in want {
+            let (_, g) = got.iter().find(|(m, _)| m == k).unwrap();
+            let bytes: Vec<u8> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|x| (x.as_f64().unwrap() as f32).to_le_bytes())
+                .collect();
+            assert_eq!(g.descr, "<f4", "{name} `{k}`");
+            assert_eq!(g.data, bytes, "{name} `{k}`");
+        }
+        read += 1;
+    }
+    assert!(refused >= 4 && read >= 8, "{refused} refused, {read} read");
+}

@@ -1,7 +1,11 @@
 //! `tf.train.Example` records (docs/formats/tfrecord.md §4), decoded the way
 //! TensorFlow's `example_proto_fast_parsing.cc` does: features borrowed from the record,
 //! the last entry of a repeated key winning, the kind taken from a `Feature`'s first
-//! field.
+//! field, and the record refused where TensorFlow's parser refuses it for holding more
+//! than the schema (a `Features` field other than its map entries, a map entry with a
+//! third or unknown field: `ParseFeatures`, `ParseFeatureMapEntry`). An entry that
+//! omits its key or its value, as protobuf writers other than TensorFlow's do for a
+//! default, is read as protobuf reads it (TensorFlow refuses it).
 
 use super::wire::{varint, Fields, Value};
 
@@ -38,7 +42,12 @@ pub fn parse_features<'a>(buf: &'a [u8], out: &mut Vec<FeatureRef<'a>>) -> Resul
         match f? {
             (1, Value::Len(entry)) => out.push(parse_entry(entry)?),
             (1, _) => return Err("a Features map entry is not length-delimited".into()),
-            _ => {}
+            (n, _) => {
+                return Err(format!(
+                    "a Features message holds field {n}, not only its map entries \
+                     (TensorFlow's parser refuses such a record)"
+                ))
+            }
         }
     }
     Ok(())
@@ -58,17 +67,34 @@ pub fn parse_example<'a>(record: &'a [u8], out: &mut Vec<FeatureRef<'a>>) -> Res
     Ok(())
 }
 
+/// A map entry: as `ParseFeatureMapEntry`, at most two length-delimited fields, each
+/// the key (1) or the value (2), in either order (a repeated one replaces the first);
+/// one that is missing is protobuf's default (an empty key, an empty `Feature`).
 fn parse_entry(entry: &[u8]) -> Result<FeatureRef<'_>, String> {
     let mut key: &[u8] = &[];
     let mut value: &[u8] = &[];
+    let mut fields = 0;
     for f in Fields::new(entry) {
+        fields += 1;
         match f? {
-            (1, Value::Len(k)) => key = k,
-            (2, Value::Len(v)) => value = v,
+            (1, Value::Len(k)) if fields <= 2 => key = k,
+            (2, Value::Len(v)) if fields <= 2 => value = v,
+            (1 | 2, Value::Len(_)) => {
+                return Err(format!(
+                    "a feature map entry (key `{}`) holds more than its key and value \
+                     (TensorFlow's parser refuses such a record)",
+                    String::from_utf8_lossy(key)
+                ))
+            }
             (1 | 2, _) => {
                 return Err("a feature map entry's key or value is not length-delimited".into())
             }
-            _ => {}
+            (n, _) => {
+                return Err(format!(
+                    "a feature map entry holds field {n}, not its key or value \
+                     (TensorFlow's parser refuses such a record)"
+                ))
+            }
         }
     }
     Ok((key, feature_kind(value, key)?))
