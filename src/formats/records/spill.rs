@@ -418,6 +418,20 @@ impl<'a> Buffered<'a> {
 }
 
 impl Spill {
+    /// The error for referenced bytes whose second read differs from the first.
+    fn changed(&self, p: &Piece) -> Error {
+        let shown = self.inputs.get(p.shard as usize);
+        Error::corrupt(
+            shown.map_or(Path::new("?"), PathBuf::as_path),
+            format!(
+                "the {} bytes at offset {} changed while the file was being read (their \
+                 CRC32C differs from the first read)",
+                p.offset - p.start,
+                p.start
+            ),
+        )
+    }
+
     fn damaged(&self, what: &str) -> Error {
         Error::io(&self.dir, std::io::Error::other(what.to_string()))
     }
@@ -477,6 +491,9 @@ impl Pieces<'_> {
         loop {
             let max = max.min(usize::try_from(self.left).unwrap_or(usize::MAX));
             if max == 0 {
+                if self.left == 0 {
+                    self.verify_rest()?;
+                }
                 return Ok(&[]);
             }
             let Some(p) = self.cur.as_mut() else {
@@ -487,17 +504,7 @@ impl Pieces<'_> {
             };
             if p.left == 0 {
                 if p.shard != INLINE && p.seen != p.crc {
-                    let path = self.spill.inputs.get(p.shard as usize);
-                    let shown = path.map(|p| p.as_path()).unwrap_or(Path::new("?"));
-                    return Err(Error::corrupt(
-                        shown,
-                        format!(
-                            "the {} bytes at offset {} changed while the file was being read \
-                             (their CRC32C differs from the first read)",
-                            p.offset - p.start,
-                            p.start
-                        ),
-                    ));
+                    return Err(self.spill.changed(p));
                 }
                 self.cur = None;
                 continue;
@@ -539,6 +546,33 @@ impl Pieces<'_> {
             let n = got.len();
             return Ok(self.last(n));
         }
+    }
+
+    /// At the end of a range that stops inside a referenced value: reads the rest of
+    /// the value too, so that its CRC32C is checked before the stream reports its end.
+    fn verify_rest(&mut self) -> Result<()> {
+        let Some(p) = self.cur.as_mut().filter(|p| p.shard != INLINE) else {
+            return Ok(());
+        };
+        while p.left > 0 {
+            let r = reader_at(&mut self.reader, self.spill, p.shard, p.offset, p.left)?;
+            let want = usize::try_from(p.left).unwrap_or(usize::MAX).min(WINDOW);
+            let got = r.read_borrowed(want)?;
+            if got.is_empty() {
+                return Err(Error::corrupt(
+                    r.file().path(),
+                    format!("the file ends before byte {} (did it change?)", p.offset),
+                ));
+            }
+            p.seen = crc32c::crc32c_append(p.seen, got);
+            p.offset += got.len() as u64;
+            p.left -= got.len() as u64;
+        }
+        if p.seen != p.crc {
+            return Err(self.spill.changed(p));
+        }
+        self.cur = None;
+        Ok(())
     }
 
     /// The `n` bytes just taken by [`Pieces::next_slice`], from the buffer they are in.
@@ -702,5 +736,19 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("input"), "{err}");
+        // A range that ends inside a referenced value still checks all of it.
+        let input = dir.path().join("one");
+        let bytes = vec![5u8; 10_000];
+        std::fs::write(&input, &bytes).unwrap();
+        let mut w = SpillWriter::new(dir.path(), vec![input.clone()]).unwrap();
+        let col = w.add_column();
+        w.push_ref(col, 0, 0, &bytes).unwrap();
+        let s = w.finish().unwrap();
+        let mut head = Vec::new();
+        read_to_end(&mut s.stream_range(col, 0, 100, &[]), &mut head).unwrap();
+        assert_eq!(head, [5u8; 100]);
+        std::fs::write(&input, [&bytes[..9_000], &[6], &bytes[9_001..]].concat()).unwrap();
+        let err = read_to_end(&mut s.stream_range(col, 0, 100, &[]), &mut Vec::new());
+        assert!(err.is_err(), "the first 100 bytes passed unchecked");
     }
 }
