@@ -10,10 +10,84 @@ use crate::source::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Values of one tag: `simple_value` floats, or `TensorProto`s.
+/// Values of one tag: `simple_value` floats, `TensorProto`s, or the TF1 messages.
 enum Values {
     Simple(usize),
     Tensor(TensorColumn),
+    Tf1(Tf1Kind, Tf1Cols),
+}
+
+/// The TF1 summary messages (tensorflow/core/framework/summary.proto): `histo`
+/// (`HistogramProto`), `image` (`Summary.Image`), `audio` (`Summary.Audio`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tf1Kind {
+    Histo,
+    Image,
+    Audio,
+}
+
+impl Tf1Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Tf1Kind::Histo => "histo",
+            Tf1Kind::Image => "image",
+            Tf1Kind::Audio => "audio",
+        }
+    }
+
+    /// The message's fields, in field-number order: (number, array name, kind).
+    fn fields(self) -> &'static [(u32, &'static str, Tf1Field)] {
+        use Tf1Field::*;
+        match self {
+            Tf1Kind::Histo => &[
+                (1, "min", F64),
+                (2, "max", F64),
+                (3, "num", F64),
+                (4, "sum", F64),
+                (5, "sum_squares", F64),
+                (6, "bucket_limit", F64s),
+                (7, "bucket", F64s),
+            ],
+            Tf1Kind::Image => &[
+                (1, "height", I32),
+                (2, "width", I32),
+                (3, "colorspace", I32),
+                (4, "encoded", Bytes),
+            ],
+            Tf1Kind::Audio => &[
+                (1, "sample_rate", F32),
+                (2, "num_channels", I64),
+                (3, "length_frames", I64),
+                (4, "encoded", Bytes),
+                (5, "content_type", Bytes),
+            ],
+        }
+    }
+}
+
+/// How a TF1 summary field is stored and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tf1Field {
+    /// `double`: `<f8`, one per event.
+    F64,
+    /// `float`: `<f4`, one per event.
+    F32,
+    /// `int32`: `<i4`, one per event.
+    I32,
+    /// `int64`: `<i8`, one per event.
+    I64,
+    /// `repeated double`: `<f8`, ragged over events (`NAME` values, `row_splits`).
+    F64s,
+    /// `bytes` / `string`: `NAME/bytes` + `NAME/value_splits`, one value per event.
+    Bytes,
+}
+
+/// Spill columns of a TF1 summary tag: per field a values column (and for bytes a
+/// value-ends column, for doubles a row-ends column), with running totals.
+struct Tf1Cols {
+    values: Vec<usize>,
+    ends: Vec<usize>,
+    totals: Vec<u64>,
 }
 
 struct Tag {
@@ -62,6 +136,96 @@ impl EventSink {
         self.tags.len() - 1
     }
 
+    /// One TF1 `histo`, `image` or `audio` message `m` of tag `name`.
+    fn add_tf1(
+        &mut self,
+        name: String,
+        kind: Tf1Kind,
+        m: &[u8],
+        step: i64,
+        wall: f64,
+    ) -> Result<(), String> {
+        let bad = |e: &str| format!("summary `{name}`: not a valid TF1 {}: {e}", kind.name());
+        let fields = kind.fields();
+        // This event's value of every field: scalars and bytes as their bytes, repeated
+        // doubles appended (packed or not).
+        let mut got: Vec<Vec<u8>> = vec![Vec::new(); fields.len()];
+        let mut counts = vec![0u64; fields.len()];
+        for f in Fields::new(m) {
+            let (num, v) = f.map_err(&bad)?;
+            let Some(i) = fields.iter().position(|(n, _, _)| *n == num) else {
+                continue;
+            };
+            let out = &mut got[i];
+            match (fields[i].2, v) {
+                (Tf1Field::F64, Value::Fixed64(b)) => *out = b.to_vec(),
+                (Tf1Field::F32, Value::Fixed32(b)) => *out = b.to_vec(),
+                (Tf1Field::I32, Value::Varint(x)) => *out = (x as i32).to_le_bytes().to_vec(),
+                (Tf1Field::I64, Value::Varint(x)) => *out = (x as i64).to_le_bytes().to_vec(),
+                (Tf1Field::Bytes, Value::Len(b)) => *out = b.to_vec(),
+                (Tf1Field::F64s, Value::Fixed64(b)) => {
+                    out.extend_from_slice(&b);
+                    counts[i] += 1;
+                }
+                (Tf1Field::F64s, Value::Len(b)) if b.len() % 8 == 0 => {
+                    out.extend_from_slice(b);
+                    counts[i] += b.len() as u64 / 8;
+                }
+                _ => return Err(bad(&format!("field {num} has the wrong wire type"))),
+            }
+        }
+        let i = self.tag(name);
+        let t = &mut self.tags[i];
+        if t.values.is_none() {
+            let mut c = Tf1Cols {
+                values: Vec::new(),
+                ends: Vec::new(),
+                totals: vec![0; fields.len()],
+            };
+            for _ in fields {
+                c.values.push(self.cols.add_column());
+                c.ends.push(self.cols.add_column());
+            }
+            t.values = Some(Values::Tf1(kind, c));
+        }
+        let Some(Values::Tf1(k, c)) = &mut t.values else {
+            return Err(format!(
+                "summary `{}` mixes a TF1 {} with other values",
+                t.name,
+                kind.name()
+            ));
+        };
+        if *k != kind {
+            return Err(format!(
+                "summary `{}` holds a TF1 {} here and a {} before",
+                t.name,
+                kind.name(),
+                k.name()
+            ));
+        }
+        for (j, (_, _, ty)) in fields.iter().enumerate() {
+            let v = &got[j];
+            match ty {
+                Tf1Field::F64 | Tf1Field::I64 => self.cols.push(c.values[j], pad(v, 8))?,
+                Tf1Field::F32 | Tf1Field::I32 => self.cols.push(c.values[j], pad(v, 4))?,
+                Tf1Field::F64s => {
+                    self.cols.push(c.values[j], v)?;
+                    c.totals[j] += counts[j];
+                    self.cols.push(c.ends[j], &c.totals[j].to_le_bytes())?;
+                }
+                Tf1Field::Bytes => {
+                    self.cols.push(c.values[j], v)?;
+                    c.totals[j] += v.len() as u64;
+                    self.cols.push(c.ends[j], &c.totals[j].to_le_bytes())?;
+                }
+            }
+        }
+        self.cols.push(t.step_col, &step.to_le_bytes())?;
+        self.cols.push(t.wall_col, &wall.to_le_bytes())?;
+        t.count += 1;
+        Ok(())
+    }
+
     fn run_prefix(&self, at: &Place) -> String {
         let dir = at.file.parent().unwrap_or(&self.root);
         match dir.strip_prefix(&self.root) {
@@ -96,24 +260,29 @@ impl Sink for EventSink {
                     _ => continue,
                 };
                 let (mut tag, mut simple, mut tensor, mut other) = (None, None, None, None);
+                let mut tf1 = None;
                 for g in Fields::new(value) {
                     match g.map_err(bad)? {
                         (1, Value::Len(t)) => tag = Some(String::from_utf8_lossy(t).into_owned()),
                         (2, Value::Fixed32(b)) => simple = Some(b),
                         (8, Value::Len(t)) => tensor = Some(t),
-                        (3, _) => other = Some("a TF1 old-style histogram"),
-                        (4, _) => other = Some("an image"),
-                        (5, _) => other = Some("a TF1 histogram"),
-                        (6, _) => other = Some("an audio clip"),
+                        (3, _) => other = Some("a pre-1.0 old-style histogram"),
+                        (4, Value::Len(m)) => tf1 = Some((Tf1Kind::Image, m)),
+                        (5, Value::Len(m)) => tf1 = Some((Tf1Kind::Histo, m)),
+                        (6, Value::Len(m)) => tf1 = Some((Tf1Kind::Audio, m)),
+                        (4..=6, _) => return Err(bad("a Summary value is not length-delimited")),
                         _ => {}
                     }
                 }
                 let tag = tag.unwrap_or_default();
                 if let Some(what) = other {
                     return Err(format!(
-                        "summary `{tag}` holds {what}, which tf2npy cannot convert (TF2 \
-                         summaries, written as tensors, can)"
+                        "summary `{tag}` holds {what}, which tf2npy cannot convert"
                     ));
+                }
+                if let Some((kind, m)) = tf1 {
+                    self.add_tf1(format!("{prefix}{tag}"), kind, m, step, wall)?;
+                    continue;
                 }
                 let i = self.tag(format!("{prefix}{tag}"));
                 let t = &mut self.tags[i];
@@ -178,6 +347,45 @@ impl Sink for EventSink {
                     entries.push((e("value", DataType::Float), Source::column(c, false)))
                 }
                 Some(Values::Tensor(tc)) => entries.extend(tc.entries()),
+                Some(Values::Tf1(kind, c)) => {
+                    for (j, (_, field, ty)) in kind.fields().iter().enumerate() {
+                        let base = format!("{}/{}", kind.name(), field);
+                        let ragged = |len: u64, dtype: DataType| Entry {
+                            shape: vec![len],
+                            stored_bytes: len * dtype.storage_bytes().unwrap_or(1),
+                            ..e(&base, dtype)
+                        };
+                        let splits = |what: &str| {
+                            (
+                                Entry {
+                                    shape: vec![m + 1],
+                                    stored_bytes: (m + 1) * 8,
+                                    ..e(&format!("{base}/{what}"), DataType::Int64)
+                                },
+                                Source::column(c.ends[j], true),
+                            )
+                        };
+                        let col = Source::column(c.values[j], false);
+                        match ty {
+                            Tf1Field::F64 => entries.push((e(&base, DataType::Double), col)),
+                            Tf1Field::F32 => entries.push((e(&base, DataType::Float), col)),
+                            Tf1Field::I32 => entries.push((e(&base, DataType::Int32), col)),
+                            Tf1Field::I64 => entries.push((e(&base, DataType::Int64), col)),
+                            Tf1Field::F64s => {
+                                entries.push((ragged(c.totals[j], DataType::Double), col));
+                                let (mut s, src) = splits("row_splits");
+                                s.name = format!("{}/{}/{field}/row_splits", t.name, kind.name());
+                                entries.push((s, src));
+                            }
+                            Tf1Field::Bytes => {
+                                let mut b = ragged(c.totals[j], DataType::Uint8);
+                                b.name = format!("{}/{base}/bytes", t.name);
+                                entries.push((b, col));
+                                entries.push(splits("value_splits"));
+                            }
+                        }
+                    }
+                }
                 None => {}
             }
             self.cols.name_feature(&entries, first, &t.name);
@@ -188,5 +396,15 @@ impl Sink for EventSink {
             entries,
             cols: self.cols,
         })
+    }
+}
+
+/// `v` (a scalar's bytes) or, when the field was absent (protobuf's default), `n` zeros.
+fn pad(v: &[u8], n: usize) -> &[u8] {
+    const ZEROS: [u8; 8] = [0; 8];
+    if v.len() == n {
+        v
+    } else {
+        &ZEROS[..n]
     }
 }
