@@ -194,6 +194,7 @@ impl DatasetSink {
 
 impl Sink for DatasetSink {
     fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        self.cols.begin_record(rec, at);
         let c = &mut self.comps[self.next];
         c.add(&mut self.cols, &mut self.buf, rec, at)?;
         self.next = (self.next + 1) % self.comps.len();

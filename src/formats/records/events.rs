@@ -237,6 +237,7 @@ impl EventSink {
 
 impl Sink for EventSink {
     fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        self.cols.begin_record(rec, at);
         let bad = |e: &str| format!("not a valid TensorBoard Event: {e}");
         let (mut wall, mut step) = (0f64, 0i64);
         let mut summaries = Vec::new();

@@ -62,6 +62,7 @@ impl TensorSink {
 
 impl Sink for TensorSink {
     fn record(&mut self, rec: &[u8], at: &Place) -> Result<(), String> {
+        self.cols.begin_record(rec, at);
         self.column.add(&mut self.cols, &mut self.buf, rec, at)
     }
 
@@ -170,6 +171,16 @@ impl TensorColumn {
         let mut max_len = 0;
         let count;
         match open_tensor(&tp, e.dtype, &e.shape, &ctx).map_err(strip)? {
+            RawTensor::Fixed(_) if !tp.tensor_content.is_empty() => {
+                // The stream is `tensor_content` verbatim (open_tensor checked its
+                // length): push the record's own bytes, so a large one is referenced.
+                let content = content_of(rec)
+                    .filter(|c| c.len() == tp.tensor_content.len())
+                    .unwrap_or(&tp.tensor_content);
+                cols.push_value(self.data, content)?;
+                self.data_len += content.len() as u64;
+                count = e.num_elements();
+            }
             RawTensor::Fixed(mut s) => {
                 loop {
                     let n = s.read(buf).map_err(strip)?;
@@ -265,4 +276,16 @@ impl TensorColumn {
         }
         entries
     }
+}
+
+/// The bytes of a serialized `TensorProto`'s `tensor_content` (field 4; the last one,
+/// as protobuf decodes a repeated scalar field), borrowed from `rec`.
+fn content_of(rec: &[u8]) -> Option<&[u8]> {
+    let mut content = None;
+    for f in super::wire::Fields::new(rec) {
+        if let (4, super::wire::Value::Len(b)) = f.ok()? {
+            content = Some(b);
+        }
+    }
+    content
 }
