@@ -26,7 +26,7 @@ impl fmt::Display for Place {
 }
 
 /// Values at least this long that lie verbatim in an uncompressed input are spilled as
-/// references (spill.rs), so their bytes are written once.
+/// references (`spill/`), so their bytes are written once.
 const REF_MIN: usize = 512;
 
 /// Spill columns, or counting only (listing: nothing is spilled).
