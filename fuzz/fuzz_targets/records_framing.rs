@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         let (index, offset) = (r.index(), r.offset());
         // Records borrowed from the read buffer and records read whole must agree.
         match r.next_record(&mut buf) {
-            Ok(Some(rec)) => {
+            Ok(Some((rec, _))) => {
                 if compression == Compression::None && verify {
                     reframed.extend(frame(rec));
                 }

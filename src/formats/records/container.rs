@@ -9,7 +9,7 @@ use super::example::{looks, Looks};
 use super::framing::RecordReader;
 use super::inputs::Shard;
 use super::sequence::SequenceSink;
-use super::sink::{Cols, Layout, Place, Sink, Source};
+use super::sink::{Cols, Layout, Origin, Place, Sink, Source};
 use super::spill::{Spill, SpillWriter};
 use super::tensors::TensorSink;
 use super::{RecordKind, RecordOptions};
@@ -202,7 +202,7 @@ impl RecordsContainer {
                     break 'shards;
                 }
                 let (index, offset) = (r.index(), r.offset());
-                let Some(rec) = r.next_record(&mut buf)? else {
+                let Some((rec, crc)) = r.next_record(&mut buf)? else {
                     break;
                 };
                 global += 1;
@@ -215,7 +215,11 @@ impl RecordsContainer {
                     origin: u32::try_from(shard)
                         .ok()
                         .filter(|_| referable)
-                        .map(|i| (i, offset + super::framing::HEADER)),
+                        .map(|i| Origin {
+                            shard: i,
+                            offset: offset + super::framing::HEADER,
+                            crc,
+                        }),
                 };
                 let done = sink.record(rec, &at);
                 done.map_err(|e| r.error_at(index, offset, e))?;

@@ -22,6 +22,8 @@ pub struct RecordReader {
     inner: BufReader<Box<dyn Read + Send>>,
     /// Bytes of the buffer handed out by the last [`RecordReader::next_record`].
     lent: usize,
+    /// The last record's CRC32C, as verified.
+    crc: Option<u32>,
     path: PathBuf,
     compression: Compression,
     /// File length, for an uncompressed file (bounds a record's claimed length).
@@ -43,6 +45,7 @@ impl RecordReader {
         RecordReader {
             inner: BufReader::with_capacity(BUFFER, inner),
             lent: 0,
+            crc: None,
             path: path.to_path_buf(),
             compression,
             file_len,
@@ -87,9 +90,13 @@ impl RecordReader {
     }
 
     /// The next record's data, borrowed from the read buffer when the whole record is
-    /// in it (else read into `buf`); `None` at the end of the stream. The same checks
-    /// and errors as [`RecordReader::next_into`].
-    pub fn next_record<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> Result<Option<&'a [u8]>> {
+    /// in it (else read into `buf`), with its CRC32C as verified (`None` with
+    /// `--no-verify`); `None` at the end of the stream. The same checks and errors as
+    /// [`RecordReader::next_into`].
+    pub fn next_record<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<Option<(&'a [u8], Option<u32>)>> {
         self.release();
         if let Some(n) = self
             .buffered_record()
@@ -97,10 +104,10 @@ impl RecordReader {
         {
             self.lent = n;
             let data = &self.inner.buffer()[HEADER as usize..n - FOOTER as usize];
-            return Ok(Some(data));
+            return Ok(Some((data, self.crc)));
         }
         Ok(if self.next_into(buf)? {
-            Some(&buf[..])
+            Some((&buf[..], self.crc))
         } else {
             None
         })
@@ -145,9 +152,11 @@ impl RecordReader {
         let data = &avail[HEADER as usize..need - FOOTER as usize];
         let mut foot = [0u8; 4];
         foot.copy_from_slice(&avail[need - FOOTER as usize..need]);
-        if self.verify && unmask_crc(u32::from_le_bytes(foot)) != crc32c::crc32c(data) {
+        let crc = unmask_crc(u32::from_le_bytes(foot));
+        if self.verify && crc != crc32c::crc32c(data) {
             return Ok(None);
         }
+        self.crc = self.verify.then_some(crc);
         self.index += 1;
         self.offset += need as u64;
         Ok(Some(need))
@@ -231,13 +240,15 @@ impl RecordReader {
                 ),
             ));
         }
-        if self.verify && unmask_crc(u32::from_le_bytes(foot)) != crc32c::crc32c(buf) {
+        let crc = unmask_crc(u32::from_le_bytes(foot));
+        if self.verify && crc != crc32c::crc32c(buf) {
             return Err(self.error_at(
                 self.index,
                 self.offset,
                 "corrupted: the data's CRC32C does not match",
             ));
         }
+        self.crc = self.verify.then_some(crc);
         self.index += 1;
         self.offset += need;
         Ok(true)

@@ -14,9 +14,20 @@ pub struct Place {
     pub file: Arc<PathBuf>,
     /// Index of the record in that file (from 0).
     pub index: u64,
-    /// For an uncompressed shard: its index among the inputs and the file offset of the
-    /// record's data (a value found in the record can be referenced, not copied).
-    pub origin: Option<(u32, u64)>,
+    /// For an uncompressed shard: where the record's data is in the input (a value
+    /// found in the record can be referenced, not copied).
+    pub origin: Option<Origin>,
+}
+
+/// Where a record of an uncompressed shard lies.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    /// The shard's index among the inputs.
+    pub shard: u32,
+    /// File offset of the record's data.
+    pub offset: u64,
+    /// The data's CRC32C, as verified (`None` with `--no-verify`).
+    pub crc: Option<u32>,
 }
 
 impl fmt::Display for Place {
@@ -33,8 +44,8 @@ const REF_MIN: usize = 512;
 pub struct Cols {
     writer: Option<SpillWriter>,
     n: usize,
-    /// The current record: its address range in memory, shard and file offset.
-    record: Option<(std::ops::Range<usize>, u32, u64)>,
+    /// The current record: its address range in memory and where it is in the input.
+    record: Option<(std::ops::Range<usize>, Origin)>,
     /// (array name, the feature or tag it belongs to) where the two differ.
     features: Vec<(String, String)>,
 }
@@ -67,20 +78,23 @@ impl Cols {
 
     /// Starts record `rec` (at `at`): values that are slices of it may be referenced.
     pub fn begin_record(&mut self, rec: &[u8], at: &Place) {
-        self.record = at.origin.map(|(shard, offset)| {
+        self.record = at.origin.map(|o| {
             let r = rec.as_ptr_range();
-            (r.start as usize..r.end as usize, shard, offset)
+            (r.start as usize..r.end as usize, o)
         });
     }
 
     /// Appends a value to column `col`: a slice of the current record is referenced
     /// when it is long enough (see [`Cols::begin_record`]), other bytes are copied.
     pub fn push_value(&mut self, col: usize, v: &[u8]) -> Result<(), String> {
-        if let (Some(w), Some((range, shard, offset))) = (&mut self.writer, &self.record) {
+        if let (Some(w), Some((range, o))) = (&mut self.writer, &self.record) {
             let start = v.as_ptr() as usize;
             if v.len() >= REF_MIN && range.start <= start && start + v.len() <= range.end {
-                let at = offset + (start - range.start) as u64;
-                return w.push_ref(col, *shard, at, v).map_err(|e| e.to_string());
+                let at = o.offset + (start - range.start) as u64;
+                let record = o.crc.map(|c| (o.offset, range.len() as u64, c));
+                return w
+                    .push_ref(col, o.shard, record, at, v)
+                    .map_err(|e| e.to_string());
             }
         }
         self.push(col, v)

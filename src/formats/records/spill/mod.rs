@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 const CHUNK: usize = 256 << 10;
 /// All buffers together are written out when they reach this size.
 const BUDGET: usize = 16 << 20;
-/// Bytes of one piece record: `u32` shard (`INLINE`: spilled bytes), `u32` CRC32C,
-/// `u64` file offset, `u64` length.
-const PIECE: usize = 24;
+/// Bytes of one piece record: `u32` shard (`INLINE`: spilled bytes), `u32` CRC32C of
+/// the record holding the value, `u64` file offset of that record's data, `u32` its
+/// length (0: not checked, `--no-verify`), `u32` the value's offset in it, `u64` the
+/// value's length (for an inline piece: the spilled bytes it stands for).
+const PIECE: usize = 32;
 /// The shard field of a piece whose bytes are in the spill.
 const INLINE: u32 = u32::MAX;
 /// Bytes of input read at a time when a column's references stream out.
@@ -87,8 +89,23 @@ impl SpillWriter {
     }
 
     /// Appends to column `col` a reference to `bytes`, which are the bytes at `offset`
-    /// of input `shard`; they are read from there again when the column streams.
-    pub fn push_ref(&mut self, col: usize, shard: u32, offset: u64, bytes: &[u8]) -> Result<()> {
+    /// of input `shard`; they are read from there again when the column streams. With
+    /// `record` (file offset of the record's data, its length and CRC32C) the record is
+    /// read again whole and its CRC32C checked.
+    pub fn push_ref(
+        &mut self,
+        col: usize,
+        shard: u32,
+        record: Option<(u64, u64, u32)>,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let (rec, rec_len, crc) = record.unwrap_or((offset, 0, 0));
+        let fits = |x: u64| u32::try_from(x).ok();
+        let (Some(rec_len), Some(rel)) = (fits(rec_len), offset.checked_sub(rec).and_then(fits))
+        else {
+            return self.push(col, bytes);
+        };
         if shard == INLINE || shard as usize >= self.inputs.len() {
             return self.push(col, bytes);
         }
@@ -105,9 +122,11 @@ impl SpillWriter {
         self.flush_pending(col, pieces)?;
         let mut piece = [0u8; PIECE];
         piece[..4].copy_from_slice(&shard.to_le_bytes());
-        piece[4..8].copy_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
-        piece[8..16].copy_from_slice(&offset.to_le_bytes());
-        piece[16..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        piece[4..8].copy_from_slice(&crc.to_le_bytes());
+        piece[8..16].copy_from_slice(&rec.to_le_bytes());
+        piece[16..20].copy_from_slice(&rec_len.to_le_bytes());
+        piece[20..24].copy_from_slice(&rel.to_le_bytes());
+        piece[24..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.cols[col].logical += bytes.len() as u64;
         self.append(pieces, &piece)
     }
@@ -120,7 +139,7 @@ impl SpillWriter {
         }
         let mut piece = [0u8; PIECE];
         piece[..4].copy_from_slice(&INLINE.to_le_bytes());
-        piece[16..].copy_from_slice(&pending.to_le_bytes());
+        piece[24..].copy_from_slice(&pending.to_le_bytes());
         self.append(pieces, &piece)
     }
 
@@ -474,7 +493,9 @@ mod tests {
                 w.push(col, &[i as u8; 5]).unwrap();
                 want.extend_from_slice(&[i as u8; 5]);
             }
-            w.push_ref(col, 0, at as u64, v).unwrap();
+            // The whole file stands for the record holding every value.
+            let record = Some((0, data.len() as u64, crc32c::crc32c(&data)));
+            w.push_ref(col, 0, record, at as u64, v).unwrap();
             w.push(other, &[1, 2]).unwrap();
             want.extend_from_slice(v);
             at += n + 13;
@@ -532,7 +553,8 @@ mod tests {
         std::fs::write(&input, &bytes).unwrap();
         let mut w = SpillWriter::new(dir.path(), vec![input.clone()]).unwrap();
         let col = w.add_column();
-        w.push_ref(col, 0, 0, &bytes).unwrap();
+        w.push_ref(col, 0, Some((0, 10_000, crc32c::crc32c(&bytes))), 0, &bytes)
+            .unwrap();
         let s = w.finish().unwrap();
         let mut head = Vec::new();
         read_to_end(&mut s.stream_range(col, 0, 100, &[]), &mut head).unwrap();

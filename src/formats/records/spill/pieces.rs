@@ -1,6 +1,8 @@
 //! Streaming a column that holds references (see the parent module): its pieces in
 //! order, inline ones from the spill, referenced ones read again from the input files
-//! through a window, each checked against the CRC32C of its first read.
+//! through a window. Every record holding a referenced value is read again whole (the
+//! bytes between its values too) and its CRC32C compared with the one the first read
+//! verified, before the stream reports its end.
 
 use super::{Buffered, Spill, INLINE, PIECE, WINDOW};
 use crate::error::{Error, Result};
@@ -11,12 +13,24 @@ use std::sync::Arc;
 /// The piece being streamed.
 struct Piece {
     shard: u32,
-    crc: u32,
-    /// Where the referenced bytes start (for messages).
-    start: u64,
+    /// File offset of the next referenced byte (inline pieces: unused).
     offset: u64,
     left: u64,
-    /// CRC32C of the referenced bytes streamed so far.
+    /// Whether its record is checked (its bytes feed [`Pieces::check`]).
+    checked: bool,
+}
+
+/// A record holding referenced values, being checked: every byte of it is read again
+/// (the values as they stream out, the bytes between them as the stream passes them)
+/// and its CRC32C compared with the one the first read verified.
+struct Check {
+    shard: u32,
+    /// File offset of the record's data.
+    start: u64,
+    len: u64,
+    crc: u32,
+    /// File offset up to which the record has been read again.
+    pos: u64,
     seen: u32,
 }
 
@@ -30,6 +44,7 @@ pub(super) struct Pieces<'a> {
     skip: u64,
     left: u64,
     cur: Option<Piece>,
+    check: Option<Check>,
     /// The shard being read, and a reader positioned in it.
     reader: Option<(u32, RangeReader)>,
 }
@@ -50,6 +65,7 @@ impl<'a> Pieces<'a> {
             skip,
             left,
             cur: None,
+            check: None,
             reader: None,
         }
     }
@@ -64,19 +80,68 @@ impl<'a> Pieces<'a> {
             b[..r.len()].copy_from_slice(&p[r]);
             u64::from_le_bytes(b)
         };
+        let (shard, crc, rec, rec_len, rel, len) = (
+            word(0..4) as u32,
+            word(4..8) as u32,
+            word(8..16),
+            word(16..20),
+            word(20..24),
+            word(24..32),
+        );
+        let offset = rec.saturating_add(rel);
+        let checked = shard != INLINE && rec_len > 0;
+        if shard != INLINE {
+            let same = matches!(&self.check,
+                Some(c) if c.shard == shard && c.start == rec && c.pos <= offset);
+            if !same {
+                self.finish_check()?;
+                if checked {
+                    self.check = Some(Check {
+                        shard,
+                        start: rec,
+                        len: rec_len,
+                        crc,
+                        pos: rec,
+                        seen: 0,
+                    });
+                }
+            }
+            if let Some(c) = self.check.as_mut().filter(|_| checked) {
+                crc_to(&mut self.reader, self.spill, c, offset)?;
+            }
+        }
         self.cur = Some(Piece {
-            shard: word(0..4) as u32,
-            crc: word(4..8) as u32,
-            start: word(8..16),
-            offset: word(8..16),
-            left: word(16..24),
-            seen: 0,
+            shard,
+            offset,
+            left: len,
+            checked,
         });
         Ok(true)
     }
 
+    /// Reads the rest of the record being checked and compares its CRC32C.
+    fn finish_check(&mut self) -> Result<()> {
+        let Some(mut c) = self.check.take() else {
+            return Ok(());
+        };
+        let end = c.start.saturating_add(c.len);
+        crc_to(&mut self.reader, self.spill, &mut c, end)?;
+        if c.seen != c.crc {
+            let shown = self.spill.inputs.get(c.shard as usize);
+            return Err(Error::corrupt(
+                shown.map_or(Path::new("?"), PathBuf::as_path),
+                format!(
+                    "the record at byte {} changed while the file was being read (its \
+                     CRC32C differs from the first read)",
+                    c.start.saturating_sub(super::super::framing::HEADER)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The next up to `max` bytes (`max > 0`) of the column, borrowed from the spill's
-    /// or the input's read buffer; empty at the end.
+    /// or the input's read buffer; empty at the end (after every record is checked).
     pub(super) fn next_slice(&mut self, max: usize) -> Result<&[u8]> {
         loop {
             let max = max.min(usize::try_from(self.left).unwrap_or(usize::MAX));
@@ -88,14 +153,12 @@ impl<'a> Pieces<'a> {
             }
             let Some(p) = self.cur.as_mut() else {
                 if !self.next_piece()? {
+                    self.finish_check()?;
                     return Ok(&[]);
                 }
                 continue;
             };
             if p.left == 0 {
-                if p.shard != INLINE && p.seen != p.crc {
-                    return Err(p.changed(self.spill));
-                }
                 self.cur = None;
                 continue;
             }
@@ -122,7 +185,10 @@ impl<'a> Pieces<'a> {
                         format!("the file ends before byte {} (did it change?)", p.offset),
                     ));
                 }
-                p.seen = crc32c::crc32c_append(p.seen, got);
+                if let Some(c) = self.check.as_mut().filter(|_| p.checked) {
+                    c.seen = crc32c::crc32c_append(c.seen, got);
+                    c.pos += got.len() as u64;
+                }
                 p.offset += got.len() as u64;
                 got
             };
@@ -138,31 +204,11 @@ impl<'a> Pieces<'a> {
         }
     }
 
-    /// At the end of a range that stops inside a referenced value: reads the rest of
-    /// the value too, so that its CRC32C is checked before the stream reports its end.
+    /// At the end of a range that stops inside a column: reads the rest of the record
+    /// being checked, so that it is compared before the stream reports its end.
     fn verify_rest(&mut self) -> Result<()> {
-        let Some(p) = self.cur.as_mut().filter(|p| p.shard != INLINE) else {
-            return Ok(());
-        };
-        while p.left > 0 {
-            let r = reader_at(&mut self.reader, self.spill, p.shard, p.offset, p.left)?;
-            let want = usize::try_from(p.left).unwrap_or(usize::MAX).min(WINDOW);
-            let got = r.read_borrowed(want)?;
-            if got.is_empty() {
-                return Err(Error::corrupt(
-                    r.file().path(),
-                    format!("the file ends before byte {} (did it change?)", p.offset),
-                ));
-            }
-            p.seen = crc32c::crc32c_append(p.seen, got);
-            p.offset += got.len() as u64;
-            p.left -= got.len() as u64;
-        }
-        if p.seen != p.crc {
-            return Err(p.changed(self.spill));
-        }
         self.cur = None;
-        Ok(())
+        self.finish_check()
     }
 
     /// The `n` bytes just taken by [`Pieces::next_slice`], from the buffer they are in.
@@ -188,6 +234,32 @@ impl<'a> Pieces<'a> {
         }
         Ok(done)
     }
+}
+
+/// Reads record `c` again from where it was read to up to file offset `upto`, feeding
+/// its CRC32C.
+fn crc_to(
+    reader: &mut Option<(u32, RangeReader)>,
+    spill: &Spill,
+    c: &mut Check,
+    upto: u64,
+) -> Result<()> {
+    while c.pos < upto {
+        let r = reader_at(reader, spill, c.shard, c.pos, upto - c.pos)?;
+        let want = usize::try_from(upto - c.pos)
+            .unwrap_or(usize::MAX)
+            .min(WINDOW);
+        let got = r.read_borrowed(want)?;
+        if got.is_empty() {
+            return Err(Error::corrupt(
+                r.file().path(),
+                format!("the file ends before byte {} (did it change?)", c.pos),
+            ));
+        }
+        c.seen = crc32c::crc32c_append(c.seen, got);
+        c.pos += got.len() as u64;
+    }
+    Ok(())
 }
 
 /// A reader of shard `shard` positioned at `offset`, reusing `reader` when it is that
@@ -219,21 +291,5 @@ fn reader_at<'r>(
             Ok(r)
         }
         None => Err(spill.damaged("internal error: no reader")),
-    }
-}
-
-impl Piece {
-    /// The error for referenced bytes whose second read differs from the first.
-    fn changed(&self, spill: &Spill) -> Error {
-        let shown = spill.inputs.get(self.shard as usize);
-        Error::corrupt(
-            shown.map_or(Path::new("?"), PathBuf::as_path),
-            format!(
-                "the {} bytes at offset {} changed while the file was being read (their \
-                 CRC32C differs from the first read)",
-                self.offset - self.start,
-                self.start
-            ),
-        )
     }
 }
