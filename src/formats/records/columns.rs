@@ -2,7 +2,9 @@
 //! for the listing and the layout decision, and the spilled values, value ends and row
 //! ends from which the arrays stream.
 
-use super::example::{bytes_values, float_values, int64_values, parse_example, FeatureRef, Kind};
+use super::example::{
+    bytes_values, float_values, int64_values, packed_floats, parse_example, FeatureRef, Kind,
+};
 use super::sink::{Cols, Layout, Place, Sink, Source};
 use crate::dtype::DataType;
 use crate::source::Entry;
@@ -134,7 +136,14 @@ impl ExampleSink {
             let err = |e: String| format!("feature `{}`: {e}", f.name);
             self.scratch.clear();
             match k {
-                Kind::Float => count = float_values(list, &mut self.scratch).map_err(err)?,
+                Kind::Float => match packed_floats(list) {
+                    // Borrowed from the record, so a long run can be referenced.
+                    Some(run) => {
+                        count = run.len() as u64 / 4;
+                        self.cols.push_value(f.values_col, run)?;
+                    }
+                    None => count = float_values(list, &mut self.scratch).map_err(err)?,
+                },
                 Kind::Int64 => count = int64_values(list, &mut self.scratch).map_err(err)?,
                 Kind::Bytes => {
                     let cols = &mut self.cols;
@@ -160,7 +169,7 @@ impl ExampleSink {
                     self.scratch.clear();
                 }
             }
-            if k != Kind::Bytes {
+            if k != Kind::Bytes && !self.scratch.is_empty() {
                 self.cols.push(f.values_col, &self.scratch)?;
             }
         }

@@ -137,6 +137,16 @@ pub fn bytes_values(list: &[u8], mut each: impl FnMut(&[u8])) -> Result<u64, Str
     Ok(n)
 }
 
+/// The values of a serialized `FloatList` that is one packed run (how TensorFlow's
+/// writers store it), borrowed: already the `<f4` bytes. `None` for any other form.
+pub fn packed_floats(list: &[u8]) -> Option<&[u8]> {
+    let mut fields = Fields::new(list);
+    match (fields.next(), fields.next()) {
+        (Some(Ok((1, Value::Len(run)))), None) if run.len() % 4 == 0 => Some(run),
+        _ => None,
+    }
+}
+
 /// Appends the values of a serialized `FloatList` to `out` as little-endian `f32`
 /// bytes; returns the count. Packed runs and unpacked values are both accepted.
 pub fn float_values(list: &[u8], out: &mut Vec<u8>) -> Result<u64, String> {

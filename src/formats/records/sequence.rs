@@ -4,7 +4,8 @@
 
 use super::columns::ExampleSink;
 use super::example::{
-    bytes_values, feature_kind, float_values, int64_values, parse_features, FeatureRef, Kind,
+    bytes_values, feature_kind, float_values, int64_values, packed_floats, parse_features,
+    FeatureRef, Kind,
 };
 use super::sink::{Cols, Layout, Place, Sink, Source};
 use super::wire::{Fields, Value};
@@ -152,7 +153,13 @@ impl SequenceSink {
                 let name = &l.name;
                 let err = |e: String| format!("feature list `{name}`: {e}");
                 let count = match k {
-                    Kind::Float => float_values(vals, &mut self.scratch).map_err(err)?,
+                    Kind::Float => match packed_floats(vals) {
+                        Some(run) => {
+                            cols.push_value(l.values_col, run)?;
+                            run.len() as u64 / 4
+                        }
+                        None => float_values(vals, &mut self.scratch).map_err(err)?,
+                    },
                     Kind::Int64 => int64_values(vals, &mut self.scratch).map_err(err)?,
                     Kind::Bytes => {
                         let mut total = l.bytes;
@@ -176,7 +183,7 @@ impl SequenceSink {
                         c
                     }
                 };
-                if k != Kind::Bytes {
+                if k != Kind::Bytes && !self.scratch.is_empty() {
                     cols.push(l.values_col, &self.scratch)?;
                 }
                 l.values += count;
