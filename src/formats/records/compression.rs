@@ -110,17 +110,23 @@ fn snappy_first_block_is_records(head: &[u8]) -> bool {
     }
 }
 
-/// Opens `path` and returns a reader of its decompressed stream. A compressed stream
-/// is decompressed on a thread of its own ([`Prefetch`]), overlapping the parsing.
+/// Opens `path` and returns a reader of its decompressed stream (for a look at its
+/// first records).
 pub fn open_stream(path: &Path, c: Compression) -> Result<Box<dyn Read + Send>> {
     let file = InputFile::open(path)?.handle()?;
     let buffered = BufReader::with_capacity(FILE_BUFFER, file);
     Ok(match c {
         Compression::None => Box::new(buffered),
-        Compression::Gzip => Prefetch::boxed(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zlib => Prefetch::boxed(flate2::bufread::ZlibDecoder::new(buffered)),
-        Compression::Snappy => Prefetch::boxed(SnappyBlocks::new(buffered)),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zlib => Box::new(flate2::bufread::ZlibDecoder::new(buffered)),
+        Compression::Snappy => Box::new(SnappyBlocks::new(buffered)),
     })
+}
+
+/// [`open_stream`] for reading the whole stream: read (and decompressed) on a thread of
+/// its own ([`Prefetch`]), overlapping the parsing.
+pub fn open_stream_ahead(path: &Path, c: Compression) -> Result<Box<dyn Read + Send>> {
+    Ok(Prefetch::boxed(open_stream(path, c)?))
 }
 
 /// Bytes a [`Prefetch`] thread reads at a time.

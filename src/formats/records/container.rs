@@ -2,7 +2,7 @@
 //! sink of the record kind) and streaming the arrays from the spill.
 
 use super::columns::ExampleSink;
-use super::compression::{open_stream, Compression};
+use super::compression::{open_stream, open_stream_ahead, Compression};
 use super::dataset::DatasetSink;
 use super::events::EventSink;
 use super::example::{looks, Looks};
@@ -34,8 +34,14 @@ pub struct RecordsContainer {
     components: Option<Vec<String>>,
 }
 
-fn reader(shard: &Shard, verify: bool) -> Result<RecordReader> {
-    let stream = open_stream(&shard.path, shard.compression)?;
+/// A reader of `shard`'s records; `whole`: every record will be read (the stream is
+/// read ahead on a thread of its own).
+fn reader(shard: &Shard, verify: bool, whole: bool) -> Result<RecordReader> {
+    let stream = if whole {
+        open_stream_ahead(&shard.path, shard.compression)?
+    } else {
+        open_stream(&shard.path, shard.compression)?
+    };
     let file_len = (shard.compression == Compression::None).then_some(shard.len);
     Ok(RecordReader::new(
         stream,
@@ -51,7 +57,7 @@ fn reader(shard: &Shard, verify: bool) -> Result<RecordReader> {
 fn detect_kind(shards: &[Shard], verify: bool) -> Result<RecordKind> {
     let mut buf = Vec::new();
     for s in shards {
-        let mut r = reader(s, verify)?;
+        let mut r = reader(s, verify, false)?;
         let mut seen = Vec::new();
         while seen.len() < 8 && r.next_into(&mut buf)? {
             seen.push(looks(&buf));
@@ -196,7 +202,7 @@ impl RecordsContainer {
             let file = Arc::new(s.path.clone());
             // Values can be referenced where the stream's offsets are the file's.
             let referable = s.compression == Compression::None;
-            let mut r = reader(s, !self.opts.no_verify)?;
+            let mut r = reader(s, !self.opts.no_verify, true)?;
             loop {
                 if end.is_some_and(|e| global >= e) {
                     break 'shards;

@@ -299,26 +299,6 @@ impl ByteStream for SpillStream<'_> {
             Inner::Pieces(p) => p.read(buf),
         }
     }
-
-    /// A column holding references lends from its read buffers (the input's window),
-    /// saving the writer a copy of the large values.
-    fn lends(&self) -> bool {
-        matches!(self.inner, Inner::Pieces(_))
-    }
-
-    fn read_borrowed(&mut self, max: usize) -> Result<&[u8]> {
-        if self.prefix_at < self.prefix.len() {
-            let n = (self.prefix.len() - self.prefix_at).min(max);
-            self.prefix_at += n;
-            return Ok(&self.prefix[self.prefix_at - n..self.prefix_at]);
-        }
-        match &mut self.inner {
-            Inner::Pieces(p) => p.next_slice(max),
-            Inner::Plain(_) => Err(Error::usage(
-                "internal error: read_borrowed on a spill column that does not lend",
-            )),
-        }
-    }
 }
 
 /// The spilled chunks of one column.
@@ -515,10 +495,11 @@ mod tests {
         let mut part = Vec::new();
         read_to_end(&mut s.stream_range(0, 12_345, 40_000, &[]), &mut part).unwrap();
         assert_eq!(&part[..], &want[12_345..52_345]);
-        // Borrowed, as the writers pull it, in odd-sized pieces.
+        // As the writers pull it, in odd-sized pieces. It does not lend, so that the
+        // writer reads it ahead on a second thread (run.rs, reads_ahead).
         let mut lent = Vec::new();
         let mut stream = s.stream_range(0, 999, u64::MAX, &[1, 2, 3]);
-        assert!(stream.lends());
+        assert!(!stream.lends());
         crate::stream::pump(&mut stream, 777, |b| {
             assert!(!b.is_empty() && b.len() <= 777);
             lent.extend_from_slice(b);
