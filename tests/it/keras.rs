@@ -72,52 +72,126 @@ fn bfloat16_raw_bits_keep_the_stored_bits() {
     assert!(raw >= 6, "{raw}");
 }
 
+/// The `--var-names` name fixtures/gen_keras.py expects for each tensor of `case`
+/// (`keras_name`, else the path), and Keras's own variable path (`keras_path`, recorded
+/// from Keras by the generator) where the case has one.
+fn wanted_names(case: &Value) -> Vec<(String, String, Option<String>)> {
+    case["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["skip"].as_bool().unwrap_or(false))
+        .map(|t| {
+            let name = t["name"].as_str().unwrap().to_string();
+            let want = t["keras_name"].as_str().unwrap_or(&name).to_string();
+            (name, want, t["keras_path"].as_str().map(String::from))
+        })
+        .collect()
+}
+
 #[test]
 fn var_names_give_keras_names() {
+    // Every case with Keras names: Keras 3 (.keras archives: the variable paths Keras
+    // shows, from config.json; bare .weights.h5 and sharded saves: `layer/index`) and
+    // tf_keras (`weight_names`).
     let dir = tempfile::tempdir().unwrap();
-    let mut named = 0;
-    for id in [
-        "keras/convnet_weights",
-        "keras/textnet_keras",
-        "keras/legacy_model",
-        "keras/legacy_weights",
-        "keras/legacy_split_names",
-        "keras/sharded",
-    ] {
-        let case = keras_case(id);
+    let (mut named, mut as_keras, mut cases) = (0, 0, 0);
+    for case in keras_cases() {
+        let wanted = wanted_names(&case);
+        if !wanted.iter().any(|(n, w, p)| n != w || p.is_some()) {
+            continue;
+        }
+        cases += 1;
+        let id = case["id"].as_str().unwrap();
         let (input, _) = case_input(&case);
         let out = dir.path().join("names.npz");
-        ok([
+        let run = ok([
             input.as_os_str(),
             "--var-names".as_ref(),
             "-o".as_ref(),
             out.as_os_str(),
         ]);
         let members = read_npz(&out);
-        let raw: Vec<Value> = case["tensors"].as_array().unwrap().clone();
-        for (t, v) in expected_tensors(&case).iter().zip(&raw) {
-            let want = v["keras_name"].as_str().unwrap_or(&t.name);
+        for (t, (name, want, path)) in expected_tensors(&case).iter().zip(&wanted) {
+            assert_eq!(&t.name, name);
             let (_, got) = members
                 .iter()
                 .find(|(n, _)| n == want)
-                .unwrap_or_else(|| panic!("{id}: no member `{want}`"));
+                .unwrap_or_else(|| panic!("{id}: no member `{want}`: {}", stderr_of(&run)));
             assert_same(id, want, got, t.expected.as_ref().unwrap());
-            named += usize::from(v["keras_name"].is_string());
+            named += usize::from(want != name);
+            as_keras += usize::from(path.as_ref() == Some(want));
         }
-        assert_eq!(members.len(), raw.len(), "{id}");
+        assert_eq!(members.len(), wanted.len(), "{id}");
+        // --list --json shows the same names.
+        let listed = ok([
+            input.as_os_str(),
+            "--list".as_ref(),
+            "--json".as_ref(),
+            "--var-names".as_ref(),
+        ]);
+        let json: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let entries = json["entries"].as_array().unwrap();
+        for (name, want, _) in &wanted {
+            let e = entries
+                .iter()
+                .find(|e| e["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{id}: {name} not listed"));
+            let shown = e["var_name"].as_str().unwrap_or(name);
+            assert_eq!(shown, want, "{id}: {name}");
+        }
     }
-    assert!(named > 60, "{named}");
-    // The names show in --list --json.
-    let case = keras_case("keras/legacy_model");
-    let (input, _) = case_input(&case);
+    assert!(cases >= 10, "{cases}");
+    assert!(named > 150, "{named}");
+    // Keras 3 variable paths from config.json: every layer variable of the archives
+    // (convnet, textnet, its deflated copy, zoo) but the zoo's Normalization.
+    assert!(as_keras >= 60, "{as_keras}");
+}
+
+#[test]
+fn keras3_names_fall_back_to_layer_index_with_one_warning_per_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    // zoo.keras: a Normalization layer, which tf2npy has no variable table for, keeps
+    // `norm/<i>`, with one warning naming it and why.
     let run = ok([
-        input.as_os_str(),
-        "--list".as_ref(),
-        "--json".as_ref(),
+        fixtures().join("keras/zoo.keras").as_os_str(),
         "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
     ]);
-    let text = String::from_utf8_lossy(&run.stdout);
-    assert!(text.contains("\"var_name\": \"dense/kernel\""), "{text}");
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    for n in [
+        "layer `norm` (`layers/normalization/vars`) keeps `norm/<index>`",
+        "class `Normalization`",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert_eq!(
+        read_npz(&out)
+            .iter()
+            .filter(|(n, _)| n.starts_with("norm/"))
+            .count(),
+        3
+    );
+    // A bare .weights.h5: no config.json, one warning for the file.
+    let run = ok([
+        fixtures().join("keras/convnet.weights.h5").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("no config.json").count(), 1, "{err}");
+    assert!(err.contains("`dense_bf16`"), "{err}");
+    // Without --var-names: no warning.
+    let run = ok([
+        fixtures().join("keras/zoo.keras").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!stderr_of(&run).contains("norm"), "{}", stderr_of(&run));
 }
 
 #[test]

@@ -19,6 +19,12 @@ pub const ZIP_SIGNATURE: &[u8; 4] = b"PK\x03\x04";
 /// Largest deflated weights member tf2npy decompresses (to a temporary file).
 const MAX_MEMBER_BYTES: u64 = 64 << 30;
 
+/// The archive's model configuration (saving_lib.py `_CONFIG_FILENAME`).
+pub const CONFIG_MEMBER: &str = "config.json";
+
+/// Largest `config.json` read (a real one is a few KB per layer).
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
 /// What to call a file, for `--list`.
 pub fn kind(archive: bool, w: &Walked) -> &'static str {
     let has = |g: &str| w.root_groups.iter().any(|n| n == g);
@@ -70,6 +76,7 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
     {
         return Ok(None);
     }
+    let config = read_config(&mut zip, &ctx)?;
     let mut member = match zip.by_name(WEIGHTS_MEMBER) {
         Ok(m) => m,
         Err(zip::result::ZipError::FileNotFound) => {
@@ -90,7 +97,11 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                 return Err(ctx.corrupt(format!("`{WEIGHTS_MEMBER}` is not an HDF5 file")));
             }
             drop(member);
-            open_window(path, file, start, size, true, None).map(Some)
+            let mut c = open_window(path, file, start, size, true, None)?;
+            if let Some(config) = config {
+                c.set_config(config);
+            }
+            Ok(Some(c))
         }
         zip::CompressionMethod::Deflated => {
             if size > MAX_MEMBER_BYTES {
@@ -116,12 +127,43 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
             }
             let mut c = open_window(path, inner, 0, len, true, None)?;
             c.keep_temp(temp);
+            if let Some(config) = config {
+                c.set_config(config);
+            }
             Ok(Some(c))
         }
         other => Err(ctx.unsupported(format!(
             "`{WEIGHTS_MEMBER}` is compressed with {other}, which tf2npy does not read"
         ))),
     }
+}
+
+/// The archive's `config.json`, if it has one (bounded: a larger one is refused).
+fn read_config<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    ctx: &Ctx,
+) -> Result<Option<Vec<u8>>> {
+    let mut member = match zip.by_name(CONFIG_MEMBER) {
+        Ok(m) => m,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(ctx.corrupt(format!("`{CONFIG_MEMBER}`: {e}"))),
+    };
+    if member.size() > MAX_CONFIG_BYTES {
+        return Err(ctx.unsupported(format!(
+            "`{CONFIG_MEMBER}` holds {} bytes, more than the {} MiB tf2npy reads",
+            member.size(),
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    let mut out = Vec::new();
+    (&mut member)
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ctx.corrupt(format!("reading `{CONFIG_MEMBER}`: {e}")))?;
+    if out.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ctx.corrupt(format!("`{CONFIG_MEMBER}` is larger than it declares")));
+    }
+    Ok(Some(out))
 }
 
 use std::io::Read as _;

@@ -12,6 +12,7 @@
 mod damaged;
 pub mod data;
 pub mod keras;
+pub mod names;
 pub mod sharded;
 pub mod storage;
 pub mod walk;
@@ -65,6 +66,8 @@ struct Item {
     elem: Elem,
     stored: Stored,
     keras_name: Option<String>,
+    /// The Keras 3 `vars` group holding the dataset (`layers/dense/vars/`).
+    vars_group: Option<String>,
 }
 
 /// An opened HDF5 file (or `.keras` archive).
@@ -77,6 +80,8 @@ pub struct Hdf5Container {
     entries: Vec<Entry>,
     items: Vec<Item>,
     vars_names: std::collections::HashMap<String, String>,
+    /// A `.keras` archive's `config.json` (for naming Keras 3 variables).
+    config: Option<Vec<u8>>,
 }
 
 /// Opens the HDF5 file in `file`'s bytes `[base, base + len)`. `path` is what the user
@@ -125,6 +130,7 @@ pub fn open_window(
         entries,
         items,
         vars_names,
+        config: None,
     })
 }
 
@@ -279,6 +285,7 @@ fn describe(
         elem,
         stored,
         keras_name: found.keras_name,
+        vars_group: found.vars_group,
     };
     Ok((entry, item))
 }
@@ -287,6 +294,50 @@ impl Hdf5Container {
     /// Keras 3 `vars` groups' names by group path (for sharded saves).
     pub fn vars_names(&self) -> &std::collections::HashMap<String, String> {
         &self.vars_names
+    }
+
+    /// Sets the `config.json` of the `.keras` archive the weights came from.
+    fn set_config(&mut self, config: Vec<u8>) {
+        self.config = Some(config);
+    }
+
+    /// The Keras 3 `vars` groups holding datasets, with the datasets' leaf names.
+    pub fn vars_groups(&self) -> Vec<names::VarsGroup> {
+        let mut groups: Vec<names::VarsGroup> = Vec::new();
+        for (e, item) in self.entries.iter().zip(&self.items) {
+            let Some(path) = &item.vars_group else {
+                continue;
+            };
+            let leaf = e.name.strip_prefix(path.as_str()).unwrap_or(&e.name);
+            match groups.iter_mut().find(|g| &g.path == path) {
+                Some(g) => g.leaves.push(leaf.to_string()),
+                None => groups.push(names::VarsGroup {
+                    path: path.clone(),
+                    name: self.vars_names.get(path).cloned().unwrap_or_default(),
+                    leaves: vec![leaf.to_string()],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// Keras 3 variable names from the archive's `config.json` (docs/formats/hdf5.md §7).
+    fn keras3_names(&self) -> names::Named {
+        let groups = self.vars_groups();
+        match &self.config {
+            None => names::name(None, &groups, &self.vars_names),
+            Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(config) => names::name(Some(&config), &groups, &self.vars_names),
+                Err(_) if groups.is_empty() => names::Named::default(),
+                Err(e) => names::Named {
+                    notes: vec![format!(
+                        "the archive's config.json is not readable JSON ({e}): Keras 3 \
+                         layers keep `layer/index` names"
+                    )],
+                    ..Default::default()
+                },
+            },
+        }
     }
 
     /// Keeps `temp` (the data's file) until the container is dropped.
@@ -406,6 +457,16 @@ impl Container for Hdf5Container {
     }
 
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
-        Ok(self.items.iter().map(|i| i.keras_name.clone()).collect())
+        let mut named = self.keras3_names().names;
+        Ok(self
+            .entries
+            .iter()
+            .zip(&self.items)
+            .map(|(e, i)| named.remove(&e.name).or_else(|| i.keras_name.clone()))
+            .collect())
+    }
+
+    fn variable_name_notes(&self) -> Vec<String> {
+        self.keras3_names().notes
     }
 }

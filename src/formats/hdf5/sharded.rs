@@ -150,6 +150,22 @@ impl Container for ShardedKeras {
         v
     }
 
+    fn variable_name_notes(&self) -> Vec<String> {
+        // Shards hold no config.json: one note for all the layers, whichever shard.
+        let mut vars_names = HashMap::new();
+        let mut groups: Vec<super::names::VarsGroup> = Vec::new();
+        for (_, c) in &self.shards {
+            vars_names.extend(c.vars_names().iter().map(|(k, v)| (k.clone(), v.clone())));
+            groups.extend(c.vars_groups());
+        }
+        for g in &mut groups {
+            if g.name.is_empty() {
+                g.name = vars_names.get(&g.path).cloned().unwrap_or_default();
+            }
+        }
+        super::names::name(None, &groups, &vars_names).notes
+    }
+
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
         // A layer's `vars` group may carry its name in another shard than its data.
         let mut layer: HashMap<&str, &str> = HashMap::new();
