@@ -477,3 +477,128 @@ fn sharding_maps_naming_files_outside_their_folder_are_refused() {
         refused_without_opening_others(&map, &[shard, "not a plain file name"]);
     }
 }
+
+/// A `large` entry of the manifest: a small committed file whose dataset is large once
+/// read, with the SHA-256 of the bytes h5py reads.
+fn large(key: &str) -> (PathBuf, String, Vec<u64>, String, String) {
+    let m = &keras_manifest()["large"][key];
+    let shape = m["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    (
+        fixtures().join(m["input"].as_str().unwrap()),
+        m["dataset"].as_str().unwrap().to_string(),
+        shape,
+        m["descr"].as_str().unwrap().to_string(),
+        m["sha256"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Converts `key`'s dataset to a `.npy` under `kib` KiB of address space and checks the
+/// header's dtype and shape and the SHA-256 of the data against h5py's.
+fn converts_within(key: &str, kib: u64) {
+    let (input, name, shape, descr, sha) = large(key);
+    let bytes: u64 = shape.iter().product::<u64>() * descr[2..].parse::<u64>().unwrap();
+    assert!(
+        bytes >= 4 * (kib << 10),
+        "{key}: {bytes} is not several times the budget"
+    );
+    // The budget really is too small to hold the data: a control run that must fail.
+    let control = Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v {kib} && exec python3 -c 'bytearray({bytes})'"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!control.status.success(), "the budget does not constrain");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npy");
+    let run = run_limited(
+        kib,
+        &[
+            input.as_os_str(),
+            "--tensor".as_ref(),
+            name.as_ref(),
+            "-q".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(run.status.success(), "{key}: {}", stderr_of(&run));
+    let mut f = std::fs::File::open(&out).unwrap();
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(&mut f, &mut head).unwrap();
+    assert_eq!(&head[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([head[8], head[9]]) as usize;
+    let mut header = vec![0u8; hlen];
+    std::io::Read::read_exact(&mut f, &mut header).unwrap();
+    let header = String::from_utf8(header).unwrap();
+    let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
+    assert!(
+        header.contains(&format!("'shape': ({},)", dims.join(", "))),
+        "{header}"
+    );
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        copied += n as u64;
+    }
+    assert_eq!(copied, bytes, "{key}");
+    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(got, sha, "{key}: data differs from h5py's");
+}
+
+#[test]
+fn a_chunked_gzip_dataset_larger_than_the_memory_budget_streams() {
+    // fixtures/keras/large_gzip.h5: 260 KB holding a 256 MiB int32 dataset (1 Mi-element
+    // gzip + shuffle chunks, made by h5py); converted under 64 MiB of address space.
+    converts_within("chunked_gzip", 64 << 10);
+}
+
+#[test]
+fn variable_length_strings_stream_one_element_at_a_time() {
+    // fixtures/keras/hostile/vlen_shared.h5: 2048 references to one 128 KiB heap
+    // object, 256 MiB of strings from a 160 KB file; converted under 64 MiB.
+    converts_within("vlen_shared", 64 << 10);
+}
+
+#[test]
+fn variable_length_string_claims_are_checked_before_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, names) in [
+        (
+            "vlen_liar.h5",
+            &["`s`", "claims 4294967295 bytes", "holds 2"][..],
+        ),
+        (
+            "vlen_heap_huge.h5",
+            &["`s`", "claims 1099511627776 bytes", "global heap"][..],
+        ),
+    ] {
+        let input = hostile(file);
+        let out = dir.path().join("o.npz");
+        let run = run_limited(
+            64 << 10,
+            &[input.as_os_str(), "-o".as_ref(), out.as_os_str()],
+        );
+        let err = stderr_of(&run);
+        assert_eq!(run.status.code(), Some(1), "{file}: {err}");
+        for n in names {
+            assert!(err.contains(n), "{file}: must name {n}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+}

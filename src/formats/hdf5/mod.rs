@@ -15,6 +15,7 @@ pub mod keras;
 pub mod names;
 pub mod sharded;
 pub mod storage;
+pub mod vlen;
 pub mod walk;
 
 use crate::dtype::DataType;
@@ -82,6 +83,8 @@ pub struct Hdf5Container {
     vars_names: std::collections::HashMap<String, String>,
     /// A `.keras` archive's `config.json` (for naming Keras 3 variables).
     config: Option<Vec<u8>>,
+    /// Address sizes and bounds, for variable-length strings' heap references.
+    layout: vlen::Layout,
 }
 
 /// Opens the HDF5 file in `file`'s bytes `[base, base + len)`. `path` is what the user
@@ -113,12 +116,18 @@ pub fn open_window(
         .checked_add(h5.superblock().base_address)
         .ok_or_else(|| ctx.corrupt("base address overflows"))?;
     let walked = walk::walk(&h5, &guard, &ctx)?;
+    let layout = vlen::Layout {
+        offset_size: h5.superblock().offset_size,
+        length_size: h5.superblock().length_size,
+        base: data_base,
+        end: base + len,
+    };
     let kind = keras::kind(archive, &walked);
     let vars_names = walked.vars_names;
     let mut entries = Vec::new();
     let mut items = Vec::new();
     for found in walked.datasets {
-        let (entry, item) = describe(&h5, found, &file, data_base, base + len, &ctx)?;
+        let (entry, item) = describe(&h5, found, &file, &layout, &ctx)?;
         entries.push(entry);
         items.push(item);
     }
@@ -131,6 +140,7 @@ pub fn open_window(
         items,
         vars_names,
         config: None,
+        layout,
     })
 }
 
@@ -139,10 +149,10 @@ fn describe(
     h5: &Hdf5File,
     found: walk::Found,
     file: &InputFile,
-    data_base: u64,
-    window_end: u64,
+    bounds: &vlen::Layout,
     ctx: &Ctx,
 ) -> Result<(Entry, Item)> {
+    let (data_base, window_end) = (bounds.base, bounds.end);
     let name = found.path;
     let ds = found.dataset;
     let tctx = ctx.tensor(&name);
@@ -189,7 +199,8 @@ fn describe(
     let (dtype, size) = match &elem {
         Elem::Fixed { dtype, size, .. } => (*dtype, *size as u64),
         Elem::FixedString(s) => (DataType::String, *s as u64),
-        Elem::VlenString => (DataType::String, 16),
+        // One heap reference per element (vlen.rs).
+        Elem::VlenString => (DataType::String, bounds.ref_size() as u64),
         // Listed, then skipped by the plan with a warning (or refused by name).
         Elem::Unsupported(_) => (DataType::Variant, 0),
     };
@@ -436,17 +447,31 @@ impl Container for Hdf5Container {
                 Ok(RawTensor::Strings(Box::new(VecStrings::new(vals))))
             }
             Elem::VlenString => {
-                let vals = if entry.num_elements() == 0 {
-                    Vec::new()
-                } else {
-                    item.dataset
-                        .read_strings()
-                        .map_err(|e| ctx.corrupt(format!("reading strings: {e}")))?
-                        .into_iter()
-                        .map(String::into_bytes)
-                        .collect()
+                let size = self.layout.ref_size();
+                let open_ctx = ctx.clone();
+                let open: vlen::OpenRefs<'_> = Box::new(move || {
+                    Ok(match &item.stored {
+                        Stored::Empty => Box::new(OwnedStream::new(Vec::new())),
+                        Stored::Range(off, len) => {
+                            Box::new(RangeStream::new(self.file.clone(), *off, *len, None)?)
+                        }
+                        Stored::Compact(d) => Box::new(OwnedStream::new(d.clone())),
+                        Stored::Chunked(_) => {
+                            Box::new(self.chunk_stream(item, size, false, &open_ctx)?)
+                        }
+                    })
+                });
+                let count = match item.stored {
+                    Stored::Empty => 0,
+                    _ => entry.num_elements(),
                 };
-                Ok(RawTensor::Strings(Box::new(VecStrings::new(vals))))
+                Ok(RawTensor::Strings(Box::new(vlen::VlenStrings::new(
+                    open,
+                    count,
+                    self.layout,
+                    self.file.clone(),
+                    ctx,
+                ))))
             }
             Elem::Unsupported(why) => Err(ctx.unsupported(format!("HDF5 {why} is not supported"))),
         }
