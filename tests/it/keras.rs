@@ -602,3 +602,71 @@ fn variable_length_string_claims_are_checked_before_allocation() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_deflated_keras_member_leaves_no_temporary_file_on_signals() {
+    // A `.keras` archive whose weights member (grow.h5 grown to 384 MiB) is deflated:
+    // tf2npy decompresses it to a temporary file in TMPDIR. Interrupted while it holds
+    // that file open, by SIGINT or SIGTERM, it must exit 128 + signal and leave TMPDIR
+    // empty.
+    const N: u64 = 96 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures().join("keras/grow.h5")).unwrap();
+    let data_at = bytes.len() as u64 - 4936;
+    assert!(patch_u64(&mut bytes[..data_at as usize], 1234, N) >= 1);
+    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 4936, N * 4), 1);
+    bytes.truncate(data_at as usize);
+    let archive = dir.path().join("big.keras");
+    {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        zip.start_file("model.weights.h5", opts).unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(N * 4) >> 20 {
+            std::io::Write::write_all(&mut zip, &zeros).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    for (sig, code) in [("INT", 130), ("TERM", 143)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o.npz");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tf2npy"))
+            .arg(&archive)
+            .args(["-q", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Started: the child holds a file of TMPDIR open (/proc/<pid>/fd).
+        let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut started = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            started = std::fs::read_dir(&fds)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.starts_with(tmp.path())));
+            if started {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(started, "SIG{sig}: never saw the temporary file open");
+        let kill = Command::new("kill")
+            .args(["-s", sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "SIG{sig}: left in TMPDIR: {left:?}");
+        assert!(!out.exists());
+    }
+}

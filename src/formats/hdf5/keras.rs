@@ -1,6 +1,6 @@
 //! Keras's containers around HDF5 (docs/formats/hdf5.md §7): the `.keras` ZIP archive,
-//! whose `model.weights.h5` member is read in place when stored (or decompressed to a
-//! temporary file when deflated), and telling Keras 3 weights from legacy Keras files.
+//! whose `model.weights.h5` member is read in place when stored (or decompressed to an
+//! unnamed temporary file when deflated), and telling Keras 3 weights from legacy Keras files.
 
 use super::walk::Walked;
 use super::{find_signature, open_window, Hdf5Container};
@@ -56,7 +56,7 @@ pub fn try_open(path: &Path) -> Result<Option<Hdf5Container>> {
         }
     }
     if find_signature(&file, 0, len)?.is_some() {
-        return Ok(Some(open_window(path, file, 0, len, false, None)?));
+        return Ok(Some(open_window(path, file, 0, len, false)?));
     }
     Ok(None)
 }
@@ -97,7 +97,7 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                 return Err(ctx.corrupt(format!("`{WEIGHTS_MEMBER}` is not an HDF5 file")));
             }
             drop(member);
-            let mut c = open_window(path, file, start, size, true, None)?;
+            let mut c = open_window(path, file, start, size, true)?;
             if let Some(config) = config {
                 c.set_config(config);
             }
@@ -109,10 +109,12 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                     "`{WEIGHTS_MEMBER}` would decompress to {size} bytes"
                 )));
             }
-            // HDF5 needs random access: decompress, streaming, to a temporary file
-            // (removed when the container is dropped); the CRC-32 is checked at the end.
-            let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(path, e))?;
-            let copied = std::io::copy(&mut (&mut member).take(size + 1), temp.as_file_mut())
+            // HDF5 needs random access: decompress, streaming, to an unnamed temporary
+            // file (O_TMPFILE, or unlinked at once where that is missing), which the
+            // kernel removes when it is closed, however the process ends (a signal,
+            // even SIGKILL, leaves nothing behind); the CRC-32 is checked at the end.
+            let mut temp = tempfile::tempfile().map_err(|e| Error::io(path, e))?;
+            let copied = std::io::copy(&mut (&mut member).take(size + 1), &mut temp)
                 .map_err(|e| ctx.corrupt(format!("decompressing `{WEIGHTS_MEMBER}`: {e}")))?;
             if copied != size {
                 return Err(ctx.corrupt(format!(
@@ -120,13 +122,12 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                 )));
             }
             drop(member);
-            let inner = Arc::new(InputFile::open(temp.path())?);
+            let inner = Arc::new(InputFile::from_file(path, temp)?);
             let len = inner.len();
             if find_signature(&inner, 0, len)?.is_none() {
                 return Err(ctx.corrupt(format!("`{WEIGHTS_MEMBER}` is not an HDF5 file")));
             }
-            let mut c = open_window(path, inner, 0, len, true, None)?;
-            c.keep_temp(temp);
+            let mut c = open_window(path, inner, 0, len, true)?;
             if let Some(config) = config {
                 c.set_config(config);
             }

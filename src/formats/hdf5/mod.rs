@@ -76,8 +76,6 @@ pub struct Hdf5Container {
     path: PathBuf,
     kind: &'static str,
     file: Arc<InputFile>,
-    /// Keeps the decompressed weights of a deflated `.keras` member alive.
-    _temp: Option<tempfile::NamedTempFile>,
     entries: Vec<Entry>,
     items: Vec<Item>,
     vars_names: std::collections::HashMap<String, String>,
@@ -95,7 +93,6 @@ pub fn open_window(
     base: u64,
     len: u64,
     archive: bool,
-    temp: Option<tempfile::NamedTempFile>,
 ) -> Result<Hdf5Container> {
     let ctx = Ctx::file(path);
     let window = Arc::new(storage::Window::new(file.clone(), base, len));
@@ -135,7 +132,6 @@ pub fn open_window(
         path: path.to_path_buf(),
         kind,
         file,
-        _temp: temp,
         entries,
         items,
         vars_names,
@@ -349,11 +345,6 @@ impl Hdf5Container {
                 },
             },
         }
-    }
-
-    /// Keeps `temp` (the data's file) until the container is dropped.
-    fn keep_temp(&mut self, temp: tempfile::NamedTempFile) {
-        self._temp = Some(temp);
     }
 
     /// All the bytes of a dataset of `size`-byte elements (fixed-length strings only:

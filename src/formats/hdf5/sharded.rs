@@ -79,7 +79,7 @@ pub fn try_open(path: &Path) -> Result<Option<ShardedKeras>> {
         if find_signature(&f, 0, len)?.is_none() {
             return Err(Error::corrupt(&p, "a shard that is not an HDF5 file"));
         }
-        shards.push((p.clone(), open_window(&p, f, 0, len, false, None)?));
+        shards.push((p.clone(), open_window(&p, f, 0, len, false)?));
     }
     let mut merged: Vec<(String, usize, usize)> = Vec::new();
     for (s, (_, c)) in shards.iter().enumerate() {
