@@ -288,3 +288,141 @@ impl StringRead for VlenStrings<'_> {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::hdf5::data::OwnedStream;
+
+    const LAYOUT: Layout = Layout {
+        offset_size: 8,
+        length_size: 8,
+        base: 0,
+        end: 0,
+    };
+
+    /// A global heap collection at the end of `file` holding `objects` (index, data);
+    /// returns its address.
+    fn collection(file: &mut Vec<u8>, objects: &[(u16, &[u8])], pad_to: usize) -> u64 {
+        let at = file.len();
+        let mut c = b"GCOL\x01\0\0\0".to_vec();
+        c.extend([0u8; 8]); // size, patched below
+        for (i, d) in objects {
+            c.extend(i.to_le_bytes());
+            c.extend([1, 0, 0, 0, 0, 0]);
+            c.extend((d.len() as u64).to_le_bytes());
+            c.extend(*d);
+            c.resize(c.len().div_ceil(8) * 8, 0);
+        }
+        c.resize(c.len().max(pad_to), 0);
+        let size = c.len() as u64;
+        c[8..16].copy_from_slice(&size.to_le_bytes());
+        file.extend(c);
+        at as u64
+    }
+
+    fn reference(len: u32, address: u64, index: u32) -> Vec<u8> {
+        let mut r = len.to_le_bytes().to_vec();
+        r.extend(address.to_le_bytes());
+        r.extend(index.to_le_bytes());
+        r
+    }
+
+    /// All elements of `refs` over `file`, or the error.
+    fn read(file: &[u8], refs: Vec<u8>) -> Result<(u64, Vec<Vec<u8>>)> {
+        let count = (refs.len() / LAYOUT.ref_size()) as u64;
+        read_n(file, refs, count)
+    }
+
+    /// The `count` elements of `refs` over `file`, or the error.
+    fn read_n(file: &[u8], refs: Vec<u8>, count: u64) -> Result<(u64, Vec<Vec<u8>>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.h5");
+        std::fs::write(&path, file).unwrap();
+        let input = Arc::new(InputFile::open(&path)?);
+        let layout = Layout {
+            end: file.len() as u64,
+            ..LAYOUT
+        };
+        let open: OpenRefs<'_> = Box::new(move || Ok(Box::new(OwnedStream::new(refs.clone()))));
+        let mut s = VlenStrings::new(open, count, layout, input, Ctx::file(&path).tensor("s"));
+        let max = s.max_len()?;
+        let mut out = Vec::new();
+        let mut v = Vec::new();
+        while s.next_into(&mut v)? {
+            out.push(v.clone());
+        }
+        Ok((max, out))
+    }
+
+    #[test]
+    fn empty_references_nul_ends_and_several_collections() {
+        let mut file = vec![0u8; 8];
+        let a = collection(&mut file, &[(1, b"hello"), (2, b"ab\0cd"), (3, b"")], 0);
+        let mut addresses = vec![a];
+        // Nine more collections than the cache holds, visited twice.
+        for i in 0..9u8 {
+            addresses.push(collection(&mut file, &[(7, &[b'a' + i; 3])], 0));
+        }
+        let mut refs = [
+            reference(5, a, 1),
+            reference(0, a, 1),        // length 0
+            reference(3, u64::MAX, 1), // undefined address
+            reference(3, a, 0),        // index 0
+            reference(5, a, 2),        // up to the NUL
+            reference(3, a, 1),        // a prefix of the object
+        ]
+        .concat();
+        for _ in 0..2 {
+            for &c in &addresses[1..] {
+                refs.extend(reference(3, c, 7));
+            }
+        }
+        let (max, got) = read(&file, refs).unwrap();
+        assert_eq!(max, 5);
+        let want: Vec<&[u8]> = vec![b"hello", b"", b"", b"", b"ab", b"hel"];
+        assert_eq!(&got[..6], &want[..]);
+        assert_eq!(got.len(), 6 + 18);
+        for (i, g) in got[6..].iter().enumerate() {
+            assert_eq!(g, &vec![b'a' + (i % 9) as u8; 3]);
+        }
+    }
+
+    #[test]
+    fn claims_beyond_the_stored_bytes_are_errors() {
+        let mut file = vec![0u8; 8];
+        let a = collection(&mut file, &[(1, b"abc")], 64);
+        let err = |refs: Vec<u8>, file: &[u8]| read(file, refs).unwrap_err().to_string();
+        // A length longer than the object.
+        assert!(err(reference(4, a, 1), &file).contains("claims 4 bytes"));
+        // An object the collection does not hold; an index beyond 16 bits.
+        assert!(err(reference(1, a, 2), &file).contains("does not hold"));
+        assert!(err(reference(1, a, 70000), &file).contains("at most 65535"));
+        // A collection outside the file, or no collection at the address.
+        assert!(err(reference(1, 1 << 40, 1), &file).contains("outside the file"));
+        assert!(err(reference(1, 0, 1), &file).contains("no global heap"));
+        // References that end early.
+        let mut short = reference(3, a, 1);
+        short.pop();
+        let e = read_n(&file, [reference(3, a, 1), short].concat(), 2).unwrap_err();
+        assert!(e.to_string().contains("end early"), "{e}");
+        // A collection larger than the file.
+        let mut big = file.clone();
+        big[a as usize + 8..a as usize + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(err(reference(1, a, 1), &big).contains("claims 1099511627776 bytes"));
+        // An object larger than its collection.
+        let mut obj = file.clone();
+        let size_at = a as usize + 16 + 8;
+        obj[size_at..size_at + 8].copy_from_slice(&1000u64.to_le_bytes());
+        assert!(err(reference(1, a, 1), &obj).contains("more than its collection holds"));
+    }
+
+    #[test]
+    fn a_collection_of_more_than_65536_objects_is_refused() {
+        let mut file = vec![0u8; 8];
+        let objects: Vec<(u16, &[u8])> = (0..=MAX_OBJECTS).map(|_| (5u16, &b""[..])).collect();
+        let a = collection(&mut file, &objects, 0);
+        let e = read(&file, reference(1, a, 9)).unwrap_err().to_string();
+        assert!(e.contains("more than 65536 objects"), "{e}");
+    }
+}
