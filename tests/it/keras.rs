@@ -670,3 +670,28 @@ fn a_deflated_keras_member_leaves_no_temporary_file_on_signals() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_quantized_layer_keeps_layer_index_names() {
+    // fixtures/keras/quantized.keras: Dense `q` quantized to int8 (kernel, bias,
+    // kernel_scale) beside a float Dense `f`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    let run = ok([
+        fixtures().join("keras/quantized.keras").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains("layer `q` (`layers/dense/vars`) keeps `q/<index>`"),
+        "{err}"
+    );
+    assert!(err.contains("quantized"), "{err}");
+    let names: Vec<String> = read_npz(&out).into_iter().map(|(n, _)| n).collect();
+    for n in ["q/0", "q/1", "q/2", "f/kernel", "f/bias"] {
+        assert!(names.iter().any(|m| m == n), "{n}: {names:?}");
+    }
+}
