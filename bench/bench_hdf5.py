@@ -5,11 +5,13 @@ file and against the tool a user would reach for instead, h5py + `np.savez`
 (`{p: f[p][()] for every dataset}`). A second input is the same weights saved with h5py's
 gzip + shuffle chunking, which exercises the chunked path (cp is not comparable there).
 
-usage: python3 bench/bench_hdf5.py --h5-python /tmp/tfvenv/bin/python [--runs 5]
+usage: python3 bench/bench_hdf5.py --h5-python /work/tfvenv/bin/python [--runs 5]
 
 Needs a Python with keras, h5py and numpy (--h5-python) for the input and the baseline.
 Medians of --runs runs, jobs round-robin, page cache warm, os.sync() before each run,
-peak RSS from GNU time %M (bench.py's run/measure_interleaved).
+CPU time (user + sys) and peak RSS from GNU time %U %S %M (bench.py's
+run/measure_interleaved); the load average (`uptime`) before and after is printed, since
+walls on a shared machine mean little without it.
 """
 import argparse
 import os
@@ -72,21 +74,25 @@ def main():
         ("tf2npy gzip+shuffle chunked → .npz", [exe, chunked, "-q", "-o", out], out),
         ("h5py + np.savez (gzip+shuffle chunked)", [a.h5_python, "-c", BASELINE, chunked, out], out),
     ]
+    load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     res = measure_interleaved(jobs, a.runs)
+    load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     for p in (out, cp_out):
         clean(p)
     cp = res[0]["wall"]
     base = res[2]["wall"]
-    print(f"input: {size / 2**20:.0f} MiB .weights.h5 ({os.path.getsize(chunked) / 2**20:.0f} MiB chunked copy)\n")
-    print("| job | median wall | peak RSS | vs `cp` | h5py + `np.savez` / this |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"input: {size / 2**20:.0f} MiB .weights.h5 ({os.path.getsize(chunked) / 2**20:.0f} MiB chunked copy)")
+    print(f"load before: {load_before}\nload after:  {load_after}\n")
+    print("| job | median wall | median CPU (user + sys) | peak RSS | vs `cp` (wall) | vs `cp` (CPU) "
+          "| h5py + `np.savez` / this (wall) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in res:
         rel = base if "chunked" not in r["name"] else res[4]["wall"]
-        print(f"| {r['name']} | {r['wall']:.2f} s | {r['rss'] / 2**20:.1f} MiB | "
-              f"{r['wall'] / cp:.2f}x | {rel / r['wall']:.2f}x |")
+        print(f"| {r['name']} | {r['wall']:.2f} s | {r['cpu']:.2f} s | {r['rss'] / 2**20:.1f} MiB | "
+              f"{r['wall'] / cp:.2f}x | {r['cpu'] / max(res[0]['cpu'], 1e-9):.2f}x | {rel / r['wall']:.2f}x |")
     print()
     for r in res:
-        print(f"{r['name']}: " + " ".join(f"{w:.2f}" for w in r["walls"]))
+        print(f"{r['name']}: wall " + " ".join(f"{w:.2f}" for w in r["walls"]))
 
 
 if __name__ == "__main__":

@@ -208,6 +208,12 @@ pub trait Container: Send + Sync {
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
         Ok(vec![None; self.entries().len()])
     }
+    /// Warnings about [`Container::variable_names`]: entries that keep their own name
+    /// although the container holds variable names for others, and why (one per group
+    /// of entries, e.g. per Keras layer). The default has none.
+    fn variable_name_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether two entries with one [`Container::variable_names`] name and byte-identical
     /// data are copies of one variable, written once (a Keras 3 `model.export()` stores
     /// each variable twice). True where names come from a TF2 object graph; a container

@@ -89,6 +89,17 @@ impl InputFile {
         })
     }
 
+    /// Reads from `file`, already open (e.g. an unnamed temporary file holding
+    /// decompressed data); `path` names it in errors.
+    pub fn from_file(path: &Path, file: File) -> Result<Self> {
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        Ok(InputFile {
+            path: path.to_path_buf(),
+            file,
+            len,
+        })
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path

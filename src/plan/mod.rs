@@ -184,6 +184,7 @@ pub fn build(container: &dyn Container, opts: &SelectOptions) -> Result<Plan> {
         })
         .collect();
     let mut var_names = if opts.var_names {
+        plan.warnings.extend(container.variable_name_notes());
         container.variable_names()?
     } else {
         Vec::new()

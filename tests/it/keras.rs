@@ -72,52 +72,126 @@ fn bfloat16_raw_bits_keep_the_stored_bits() {
     assert!(raw >= 6, "{raw}");
 }
 
+/// The `--var-names` name fixtures/gen_keras.py expects for each tensor of `case`
+/// (`keras_name`, else the path), and Keras's own variable path (`keras_path`, recorded
+/// from Keras by the generator) where the case has one.
+fn wanted_names(case: &Value) -> Vec<(String, String, Option<String>)> {
+    case["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["skip"].as_bool().unwrap_or(false))
+        .map(|t| {
+            let name = t["name"].as_str().unwrap().to_string();
+            let want = t["keras_name"].as_str().unwrap_or(&name).to_string();
+            (name, want, t["keras_path"].as_str().map(String::from))
+        })
+        .collect()
+}
+
 #[test]
 fn var_names_give_keras_names() {
+    // Every case with Keras names: Keras 3 (.keras archives: the variable paths Keras
+    // shows, from config.json; bare .weights.h5 and sharded saves: `layer/index`) and
+    // tf_keras (`weight_names`).
     let dir = tempfile::tempdir().unwrap();
-    let mut named = 0;
-    for id in [
-        "keras/convnet_weights",
-        "keras/textnet_keras",
-        "keras/legacy_model",
-        "keras/legacy_weights",
-        "keras/legacy_split_names",
-        "keras/sharded",
-    ] {
-        let case = keras_case(id);
+    let (mut named, mut as_keras, mut cases) = (0, 0, 0);
+    for case in keras_cases() {
+        let wanted = wanted_names(&case);
+        if !wanted.iter().any(|(n, w, p)| n != w || p.is_some()) {
+            continue;
+        }
+        cases += 1;
+        let id = case["id"].as_str().unwrap();
         let (input, _) = case_input(&case);
         let out = dir.path().join("names.npz");
-        ok([
+        let run = ok([
             input.as_os_str(),
             "--var-names".as_ref(),
             "-o".as_ref(),
             out.as_os_str(),
         ]);
         let members = read_npz(&out);
-        let raw: Vec<Value> = case["tensors"].as_array().unwrap().clone();
-        for (t, v) in expected_tensors(&case).iter().zip(&raw) {
-            let want = v["keras_name"].as_str().unwrap_or(&t.name);
+        for (t, (name, want, path)) in expected_tensors(&case).iter().zip(&wanted) {
+            assert_eq!(&t.name, name);
             let (_, got) = members
                 .iter()
                 .find(|(n, _)| n == want)
-                .unwrap_or_else(|| panic!("{id}: no member `{want}`"));
+                .unwrap_or_else(|| panic!("{id}: no member `{want}`: {}", stderr_of(&run)));
             assert_same(id, want, got, t.expected.as_ref().unwrap());
-            named += usize::from(v["keras_name"].is_string());
+            named += usize::from(want != name);
+            as_keras += usize::from(path.as_ref() == Some(want));
         }
-        assert_eq!(members.len(), raw.len(), "{id}");
+        assert_eq!(members.len(), wanted.len(), "{id}");
+        // --list --json shows the same names.
+        let listed = ok([
+            input.as_os_str(),
+            "--list".as_ref(),
+            "--json".as_ref(),
+            "--var-names".as_ref(),
+        ]);
+        let json: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let entries = json["entries"].as_array().unwrap();
+        for (name, want, _) in &wanted {
+            let e = entries
+                .iter()
+                .find(|e| e["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{id}: {name} not listed"));
+            let shown = e["var_name"].as_str().unwrap_or(name);
+            assert_eq!(shown, want, "{id}: {name}");
+        }
     }
-    assert!(named > 60, "{named}");
-    // The names show in --list --json.
-    let case = keras_case("keras/legacy_model");
-    let (input, _) = case_input(&case);
+    assert!(cases >= 10, "{cases}");
+    assert!(named > 150, "{named}");
+    // Keras 3 variable paths from config.json: every layer variable of the archives
+    // (convnet, textnet, its deflated copy, zoo) but the zoo's Normalization.
+    assert!(as_keras >= 60, "{as_keras}");
+}
+
+#[test]
+fn keras3_names_fall_back_to_layer_index_with_one_warning_per_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    // zoo.keras: a Normalization layer, which tf2npy has no variable table for, keeps
+    // `norm/<i>`, with one warning naming it and why.
     let run = ok([
-        input.as_os_str(),
-        "--list".as_ref(),
-        "--json".as_ref(),
+        fixtures().join("keras/zoo.keras").as_os_str(),
         "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
     ]);
-    let text = String::from_utf8_lossy(&run.stdout);
-    assert!(text.contains("\"var_name\": \"dense/kernel\""), "{text}");
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    for n in [
+        "layer `norm` (`layers/normalization/vars`) keeps `norm/<index>`",
+        "class `Normalization`",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert_eq!(
+        read_npz(&out)
+            .iter()
+            .filter(|(n, _)| n.starts_with("norm/"))
+            .count(),
+        3
+    );
+    // A bare .weights.h5: no config.json, one warning for the file.
+    let run = ok([
+        fixtures().join("keras/convnet.weights.h5").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("no config.json").count(), 1, "{err}");
+    assert!(err.contains("`dense_bf16`"), "{err}");
+    // Without --var-names: no warning.
+    let run = ok([
+        fixtures().join("keras/zoo.keras").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!stderr_of(&run).contains("norm"), "{}", stderr_of(&run));
 }
 
 #[test]
@@ -401,5 +475,223 @@ fn sharding_maps_naming_files_outside_their_folder_are_refused() {
         let json = format!("{{\"metadata\": {{}}, \"weight_map\": {{\"/vars\": [\"{shard}\"]}}}}");
         std::fs::write(&map, json).unwrap();
         refused_without_opening_others(&map, &[shard, "not a plain file name"]);
+    }
+}
+
+/// A `large` entry of the manifest: a small committed file whose dataset is large once
+/// read, with the SHA-256 of the bytes h5py reads.
+fn large(key: &str) -> (PathBuf, String, Vec<u64>, String, String) {
+    let m = &keras_manifest()["large"][key];
+    let shape = m["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    (
+        fixtures().join(m["input"].as_str().unwrap()),
+        m["dataset"].as_str().unwrap().to_string(),
+        shape,
+        m["descr"].as_str().unwrap().to_string(),
+        m["sha256"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Converts `key`'s dataset to a `.npy` under `kib` KiB of address space and checks the
+/// header's dtype and shape and the SHA-256 of the data against h5py's.
+fn converts_within(key: &str, kib: u64) {
+    let (input, name, shape, descr, sha) = large(key);
+    let bytes: u64 = shape.iter().product::<u64>() * descr[2..].parse::<u64>().unwrap();
+    assert!(
+        bytes >= 4 * (kib << 10),
+        "{key}: {bytes} is not several times the budget"
+    );
+    // The budget really is too small to hold the data: a control run that must fail.
+    let control = Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v {kib} && exec python3 -c 'bytearray({bytes})'"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!control.status.success(), "the budget does not constrain");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npy");
+    let run = run_limited(
+        kib,
+        &[
+            input.as_os_str(),
+            "--tensor".as_ref(),
+            name.as_ref(),
+            "-q".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(run.status.success(), "{key}: {}", stderr_of(&run));
+    let mut f = std::fs::File::open(&out).unwrap();
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(&mut f, &mut head).unwrap();
+    assert_eq!(&head[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([head[8], head[9]]) as usize;
+    let mut header = vec![0u8; hlen];
+    std::io::Read::read_exact(&mut f, &mut header).unwrap();
+    let header = String::from_utf8(header).unwrap();
+    let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
+    assert!(
+        header.contains(&format!("'shape': ({},)", dims.join(", "))),
+        "{header}"
+    );
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        copied += n as u64;
+    }
+    assert_eq!(copied, bytes, "{key}");
+    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(got, sha, "{key}: data differs from h5py's");
+}
+
+#[test]
+fn a_chunked_gzip_dataset_larger_than_the_memory_budget_streams() {
+    // fixtures/keras/large_gzip.h5: 260 KB holding a 256 MiB int32 dataset (1 Mi-element
+    // gzip + shuffle chunks, made by h5py); converted under 64 MiB of address space.
+    converts_within("chunked_gzip", 64 << 10);
+}
+
+#[test]
+fn variable_length_strings_stream_one_element_at_a_time() {
+    // fixtures/keras/hostile/vlen_shared.h5: 2048 references to one 128 KiB heap
+    // object, 256 MiB of strings from a 160 KB file; converted under 64 MiB.
+    converts_within("vlen_shared", 64 << 10);
+}
+
+#[test]
+fn variable_length_string_claims_are_checked_before_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, names) in [
+        (
+            "vlen_liar.h5",
+            &["`s`", "claims 4294967295 bytes", "holds 2"][..],
+        ),
+        (
+            "vlen_heap_huge.h5",
+            &["`s`", "claims 1099511627776 bytes", "global heap"][..],
+        ),
+    ] {
+        let input = hostile(file);
+        let out = dir.path().join("o.npz");
+        let run = run_limited(
+            64 << 10,
+            &[input.as_os_str(), "-o".as_ref(), out.as_os_str()],
+        );
+        let err = stderr_of(&run);
+        assert_eq!(run.status.code(), Some(1), "{file}: {err}");
+        for n in names {
+            assert!(err.contains(n), "{file}: must name {n}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_deflated_keras_member_leaves_no_temporary_file_on_signals() {
+    // A `.keras` archive whose weights member (grow.h5 grown to 384 MiB) is deflated:
+    // tf2npy decompresses it to a temporary file in TMPDIR. Interrupted while it holds
+    // that file open, by SIGINT or SIGTERM, it must exit 128 + signal and leave TMPDIR
+    // empty.
+    const N: u64 = 96 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures().join("keras/grow.h5")).unwrap();
+    let data_at = bytes.len() as u64 - 4936;
+    assert!(patch_u64(&mut bytes[..data_at as usize], 1234, N) >= 1);
+    assert_eq!(patch_u64(&mut bytes[..data_at as usize], 4936, N * 4), 1);
+    bytes.truncate(data_at as usize);
+    let archive = dir.path().join("big.keras");
+    {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        zip.start_file("model.weights.h5", opts).unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(N * 4) >> 20 {
+            std::io::Write::write_all(&mut zip, &zeros).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    for (sig, code) in [("INT", 130), ("TERM", 143)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o.npz");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tf2npy"))
+            .arg(&archive)
+            .args(["-q", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Started: the child holds a file of TMPDIR open (/proc/<pid>/fd).
+        let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut started = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            started = std::fs::read_dir(&fds)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.starts_with(tmp.path())));
+            if started {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(started, "SIG{sig}: never saw the temporary file open");
+        let kill = Command::new("kill")
+            .args(["-s", sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "SIG{sig}: left in TMPDIR: {left:?}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_quantized_layer_keeps_layer_index_names() {
+    // fixtures/keras/quantized.keras: Dense `q` quantized to int8 (kernel, bias,
+    // kernel_scale) beside a float Dense `f`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    let run = ok([
+        fixtures().join("keras/quantized.keras").as_os_str(),
+        "--var-names".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = stderr_of(&run);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains("layer `q` (`layers/dense/vars`) keeps `q/<index>`"),
+        "{err}"
+    );
+    assert!(err.contains("quantized"), "{err}");
+    let names: Vec<String> = read_npz(&out).into_iter().map(|(n, _)| n).collect();
+    for n in ["q/0", "q/1", "q/2", "f/kernel", "f/bias"] {
+        assert!(names.iter().any(|m| m == n), "{n}: {names:?}");
     }
 }

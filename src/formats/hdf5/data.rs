@@ -85,10 +85,12 @@ pub fn classify(t: &Datatype, keras_dtype: Option<&str>) -> Elem {
             size: StringSize::Variable,
             ..
         } => Elem::VlenString,
+        // A string's length counts base elements: 1-byte characters only (vlen.rs).
         Datatype::VarLen {
+            base,
             kind: VarLenKind::String,
             ..
-        } => Elem::VlenString,
+        } if base.is_vlen_string_base() => Elem::VlenString,
         other => Elem::Unsupported(describe(other)),
     }
 }

@@ -1,6 +1,6 @@
 //! Keras's containers around HDF5 (docs/formats/hdf5.md §7): the `.keras` ZIP archive,
-//! whose `model.weights.h5` member is read in place when stored (or decompressed to a
-//! temporary file when deflated), and telling Keras 3 weights from legacy Keras files.
+//! whose `model.weights.h5` member is read in place when stored (or decompressed to an
+//! unnamed temporary file when deflated), and telling Keras 3 weights from legacy Keras files.
 
 use super::walk::Walked;
 use super::{find_signature, open_window, Hdf5Container};
@@ -18,6 +18,12 @@ pub const ZIP_SIGNATURE: &[u8; 4] = b"PK\x03\x04";
 
 /// Largest deflated weights member tf2npy decompresses (to a temporary file).
 const MAX_MEMBER_BYTES: u64 = 64 << 30;
+
+/// The archive's model configuration (saving_lib.py `_CONFIG_FILENAME`).
+pub const CONFIG_MEMBER: &str = "config.json";
+
+/// Largest `config.json` read (a real one is a few KB per layer).
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// What to call a file, for `--list`.
 pub fn kind(archive: bool, w: &Walked) -> &'static str {
@@ -50,7 +56,7 @@ pub fn try_open(path: &Path) -> Result<Option<Hdf5Container>> {
         }
     }
     if find_signature(&file, 0, len)?.is_some() {
-        return Ok(Some(open_window(path, file, 0, len, false, None)?));
+        return Ok(Some(open_window(path, file, 0, len, false)?));
     }
     Ok(None)
 }
@@ -70,6 +76,7 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
     {
         return Ok(None);
     }
+    let config = read_config(&mut zip, &ctx)?;
     let mut member = match zip.by_name(WEIGHTS_MEMBER) {
         Ok(m) => m,
         Err(zip::result::ZipError::FileNotFound) => {
@@ -90,7 +97,11 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                 return Err(ctx.corrupt(format!("`{WEIGHTS_MEMBER}` is not an HDF5 file")));
             }
             drop(member);
-            open_window(path, file, start, size, true, None).map(Some)
+            let mut c = open_window(path, file, start, size, true)?;
+            if let Some(config) = config {
+                c.set_config(config);
+            }
+            Ok(Some(c))
         }
         zip::CompressionMethod::Deflated => {
             if size > MAX_MEMBER_BYTES {
@@ -98,10 +109,12 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                     "`{WEIGHTS_MEMBER}` would decompress to {size} bytes"
                 )));
             }
-            // HDF5 needs random access: decompress, streaming, to a temporary file
-            // (removed when the container is dropped); the CRC-32 is checked at the end.
-            let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(path, e))?;
-            let copied = std::io::copy(&mut (&mut member).take(size + 1), temp.as_file_mut())
+            // HDF5 needs random access: decompress, streaming, to an unnamed temporary
+            // file (O_TMPFILE, or unlinked at once where that is missing), which the
+            // kernel removes when it is closed, however the process ends (a signal,
+            // even SIGKILL, leaves nothing behind); the CRC-32 is checked at the end.
+            let mut temp = tempfile::tempfile().map_err(|e| Error::io(path, e))?;
+            let copied = std::io::copy(&mut (&mut member).take(size + 1), &mut temp)
                 .map_err(|e| ctx.corrupt(format!("decompressing `{WEIGHTS_MEMBER}`: {e}")))?;
             if copied != size {
                 return Err(ctx.corrupt(format!(
@@ -109,19 +122,49 @@ fn open_archive(path: &Path, file: Arc<InputFile>) -> Result<Option<Hdf5Containe
                 )));
             }
             drop(member);
-            let inner = Arc::new(InputFile::open(temp.path())?);
+            let inner = Arc::new(InputFile::from_file(path, temp)?);
             let len = inner.len();
             if find_signature(&inner, 0, len)?.is_none() {
                 return Err(ctx.corrupt(format!("`{WEIGHTS_MEMBER}` is not an HDF5 file")));
             }
-            let mut c = open_window(path, inner, 0, len, true, None)?;
-            c.keep_temp(temp);
+            let mut c = open_window(path, inner, 0, len, true)?;
+            if let Some(config) = config {
+                c.set_config(config);
+            }
             Ok(Some(c))
         }
         other => Err(ctx.unsupported(format!(
             "`{WEIGHTS_MEMBER}` is compressed with {other}, which tf2npy does not read"
         ))),
     }
+}
+
+/// The archive's `config.json`, if it has one (bounded: a larger one is refused).
+fn read_config<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    ctx: &Ctx,
+) -> Result<Option<Vec<u8>>> {
+    let mut member = match zip.by_name(CONFIG_MEMBER) {
+        Ok(m) => m,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(ctx.corrupt(format!("`{CONFIG_MEMBER}`: {e}"))),
+    };
+    if member.size() > MAX_CONFIG_BYTES {
+        return Err(ctx.unsupported(format!(
+            "`{CONFIG_MEMBER}` holds {} bytes, more than the {} MiB tf2npy reads",
+            member.size(),
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    let mut out = Vec::new();
+    (&mut member)
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ctx.corrupt(format!("reading `{CONFIG_MEMBER}`: {e}")))?;
+    if out.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ctx.corrupt(format!("`{CONFIG_MEMBER}` is larger than it declares")));
+    }
+    Ok(Some(out))
 }
 
 use std::io::Read as _;

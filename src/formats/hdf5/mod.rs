@@ -12,8 +12,10 @@
 mod damaged;
 pub mod data;
 pub mod keras;
+pub mod names;
 pub mod sharded;
 pub mod storage;
+pub mod vlen;
 pub mod walk;
 
 use crate::dtype::DataType;
@@ -65,6 +67,8 @@ struct Item {
     elem: Elem,
     stored: Stored,
     keras_name: Option<String>,
+    /// The Keras 3 `vars` group holding the dataset (`layers/dense/vars/`).
+    vars_group: Option<String>,
 }
 
 /// An opened HDF5 file (or `.keras` archive).
@@ -72,11 +76,13 @@ pub struct Hdf5Container {
     path: PathBuf,
     kind: &'static str,
     file: Arc<InputFile>,
-    /// Keeps the decompressed weights of a deflated `.keras` member alive.
-    _temp: Option<tempfile::NamedTempFile>,
     entries: Vec<Entry>,
     items: Vec<Item>,
     vars_names: std::collections::HashMap<String, String>,
+    /// A `.keras` archive's `config.json` (for naming Keras 3 variables).
+    config: Option<Vec<u8>>,
+    /// Address sizes and bounds, for variable-length strings' heap references.
+    layout: vlen::Layout,
 }
 
 /// Opens the HDF5 file in `file`'s bytes `[base, base + len)`. `path` is what the user
@@ -87,7 +93,6 @@ pub fn open_window(
     base: u64,
     len: u64,
     archive: bool,
-    temp: Option<tempfile::NamedTempFile>,
 ) -> Result<Hdf5Container> {
     let ctx = Ctx::file(path);
     let window = Arc::new(storage::Window::new(file.clone(), base, len));
@@ -108,12 +113,18 @@ pub fn open_window(
         .checked_add(h5.superblock().base_address)
         .ok_or_else(|| ctx.corrupt("base address overflows"))?;
     let walked = walk::walk(&h5, &guard, &ctx)?;
+    let layout = vlen::Layout {
+        offset_size: h5.superblock().offset_size,
+        length_size: h5.superblock().length_size,
+        base: data_base,
+        end: base + len,
+    };
     let kind = keras::kind(archive, &walked);
     let vars_names = walked.vars_names;
     let mut entries = Vec::new();
     let mut items = Vec::new();
     for found in walked.datasets {
-        let (entry, item) = describe(&h5, found, &file, data_base, base + len, &ctx)?;
+        let (entry, item) = describe(&h5, found, &file, &layout, &ctx)?;
         entries.push(entry);
         items.push(item);
     }
@@ -121,10 +132,11 @@ pub fn open_window(
         path: path.to_path_buf(),
         kind,
         file,
-        _temp: temp,
         entries,
         items,
         vars_names,
+        config: None,
+        layout,
     })
 }
 
@@ -133,10 +145,10 @@ fn describe(
     h5: &Hdf5File,
     found: walk::Found,
     file: &InputFile,
-    data_base: u64,
-    window_end: u64,
+    bounds: &vlen::Layout,
     ctx: &Ctx,
 ) -> Result<(Entry, Item)> {
+    let (data_base, window_end) = (bounds.base, bounds.end);
     let name = found.path;
     let ds = found.dataset;
     let tctx = ctx.tensor(&name);
@@ -183,7 +195,8 @@ fn describe(
     let (dtype, size) = match &elem {
         Elem::Fixed { dtype, size, .. } => (*dtype, *size as u64),
         Elem::FixedString(s) => (DataType::String, *s as u64),
-        Elem::VlenString => (DataType::String, 16),
+        // One heap reference per element (vlen.rs).
+        Elem::VlenString => (DataType::String, bounds.ref_size() as u64),
         // Listed, then skipped by the plan with a warning (or refused by name).
         Elem::Unsupported(_) => (DataType::Variant, 0),
     };
@@ -279,6 +292,7 @@ fn describe(
         elem,
         stored,
         keras_name: found.keras_name,
+        vars_group: found.vars_group,
     };
     Ok((entry, item))
 }
@@ -289,9 +303,48 @@ impl Hdf5Container {
         &self.vars_names
     }
 
-    /// Keeps `temp` (the data's file) until the container is dropped.
-    fn keep_temp(&mut self, temp: tempfile::NamedTempFile) {
-        self._temp = Some(temp);
+    /// Sets the `config.json` of the `.keras` archive the weights came from.
+    fn set_config(&mut self, config: Vec<u8>) {
+        self.config = Some(config);
+    }
+
+    /// The Keras 3 `vars` groups holding datasets, with the datasets' leaf names.
+    pub fn vars_groups(&self) -> Vec<names::VarsGroup> {
+        let mut groups: Vec<names::VarsGroup> = Vec::new();
+        for (e, item) in self.entries.iter().zip(&self.items) {
+            let Some(path) = &item.vars_group else {
+                continue;
+            };
+            let leaf = e.name.strip_prefix(path.as_str()).unwrap_or(&e.name);
+            match groups.iter_mut().find(|g| &g.path == path) {
+                Some(g) => g.leaves.push(leaf.to_string()),
+                None => groups.push(names::VarsGroup {
+                    path: path.clone(),
+                    name: self.vars_names.get(path).cloned().unwrap_or_default(),
+                    leaves: vec![leaf.to_string()],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// Keras 3 variable names from the archive's `config.json` (docs/formats/hdf5.md §7).
+    fn keras3_names(&self) -> names::Named {
+        let groups = self.vars_groups();
+        match &self.config {
+            None => names::name(None, &groups, &self.vars_names),
+            Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(config) => names::name(Some(&config), &groups, &self.vars_names),
+                Err(_) if groups.is_empty() => names::Named::default(),
+                Err(e) => names::Named {
+                    notes: vec![format!(
+                        "the archive's config.json is not readable JSON ({e}): Keras 3 \
+                         layers keep `layer/index` names"
+                    )],
+                    ..Default::default()
+                },
+            },
+        }
     }
 
     /// All the bytes of a dataset of `size`-byte elements (fixed-length strings only:
@@ -385,17 +438,31 @@ impl Container for Hdf5Container {
                 Ok(RawTensor::Strings(Box::new(VecStrings::new(vals))))
             }
             Elem::VlenString => {
-                let vals = if entry.num_elements() == 0 {
-                    Vec::new()
-                } else {
-                    item.dataset
-                        .read_strings()
-                        .map_err(|e| ctx.corrupt(format!("reading strings: {e}")))?
-                        .into_iter()
-                        .map(String::into_bytes)
-                        .collect()
+                let size = self.layout.ref_size();
+                let open_ctx = ctx.clone();
+                let open: vlen::OpenRefs<'_> = Box::new(move || {
+                    Ok(match &item.stored {
+                        Stored::Empty => Box::new(OwnedStream::new(Vec::new())),
+                        Stored::Range(off, len) => {
+                            Box::new(RangeStream::new(self.file.clone(), *off, *len, None)?)
+                        }
+                        Stored::Compact(d) => Box::new(OwnedStream::new(d.clone())),
+                        Stored::Chunked(_) => {
+                            Box::new(self.chunk_stream(item, size, false, &open_ctx)?)
+                        }
+                    })
+                });
+                let count = match item.stored {
+                    Stored::Empty => 0,
+                    _ => entry.num_elements(),
                 };
-                Ok(RawTensor::Strings(Box::new(VecStrings::new(vals))))
+                Ok(RawTensor::Strings(Box::new(vlen::VlenStrings::new(
+                    open,
+                    count,
+                    self.layout,
+                    self.file.clone(),
+                    ctx,
+                ))))
             }
             Elem::Unsupported(why) => Err(ctx.unsupported(format!("HDF5 {why} is not supported"))),
         }
@@ -406,6 +473,16 @@ impl Container for Hdf5Container {
     }
 
     fn variable_names(&self) -> Result<Vec<Option<String>>> {
-        Ok(self.items.iter().map(|i| i.keras_name.clone()).collect())
+        let mut named = self.keras3_names().names;
+        Ok(self
+            .entries
+            .iter()
+            .zip(&self.items)
+            .map(|(e, i)| named.remove(&e.name).or_else(|| i.keras_name.clone()))
+            .collect())
+    }
+
+    fn variable_name_notes(&self) -> Vec<String> {
+        self.keras3_names().notes
     }
 }

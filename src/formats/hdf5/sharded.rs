@@ -79,7 +79,7 @@ pub fn try_open(path: &Path) -> Result<Option<ShardedKeras>> {
         if find_signature(&f, 0, len)?.is_none() {
             return Err(Error::corrupt(&p, "a shard that is not an HDF5 file"));
         }
-        shards.push((p.clone(), open_window(&p, f, 0, len, false, None)?));
+        shards.push((p.clone(), open_window(&p, f, 0, len, false)?));
     }
     let mut merged: Vec<(String, usize, usize)> = Vec::new();
     for (s, (_, c)) in shards.iter().enumerate() {
@@ -148,6 +148,22 @@ impl Container for ShardedKeras {
         let mut v = vec![(self.path.clone(), self.json_len)];
         v.extend(self.shards.iter().flat_map(|(_, c)| c.input_files()));
         v
+    }
+
+    fn variable_name_notes(&self) -> Vec<String> {
+        // Shards hold no config.json: one note for all the layers, whichever shard.
+        let mut vars_names = HashMap::new();
+        let mut groups: Vec<super::names::VarsGroup> = Vec::new();
+        for (_, c) in &self.shards {
+            vars_names.extend(c.vars_names().iter().map(|(k, v)| (k.clone(), v.clone())));
+            groups.extend(c.vars_groups());
+        }
+        for g in &mut groups {
+            if g.name.is_empty() {
+                g.name = vars_names.get(&g.path).cloned().unwrap_or_default();
+            }
+        }
+        super::names::name(None, &groups, &vars_names).notes
     }
 
     fn variable_names(&self) -> Result<Vec<Option<String>>> {

@@ -50,6 +50,8 @@ pub struct Found {
     pub dataset: Dataset,
     /// The Keras name (`dense/0`, `dense/kernel`), if the file records one.
     pub keras_name: Option<String>,
+    /// The Keras 3 `vars` group the dataset is in (`layers/dense/vars/`), if it is in one.
+    pub vars_group: Option<String>,
 }
 
 /// What the walk found.
@@ -168,14 +170,18 @@ impl Walker<'_> {
         }
         for d in datasets {
             let child = format!("{path}{}", leaf(d.name()));
-            let keras_name = match &keras {
-                KerasNames::Vars(layer) => Some(format!("{layer}/{}", leaf(d.name()))),
-                _ => None,
+            let (keras_name, vars_group) = match &keras {
+                KerasNames::Vars(layer) => (
+                    Some(format!("{layer}/{}", leaf(d.name()))),
+                    Some(path.to_string()),
+                ),
+                _ => (None, None),
             };
             self.out.push(Found {
                 path: child,
                 dataset: d,
                 keras_name,
+                vars_group,
             });
         }
         if let KerasNames::Weights(names) = &keras {
