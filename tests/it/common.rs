@@ -329,3 +329,52 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs tf2npy 60 times with the arguments `args(i)` gives, flipping bit 4 of byte `at`
+/// of `file` 0 to 30 ms after each start (in 0.5 ms steps) and restoring it when the
+/// run ends. A failed run must exit 1 and leave `out(i)` absent; a run that succeeds is
+/// handed to `check(i)`, which must find exactly the original bytes. Both outcomes
+/// must occur over the range of timings, else the test tests nothing.
+pub fn flip_while_running(
+    file: &Path,
+    at: u64,
+    args: impl Fn(u64) -> (Vec<std::ffi::OsString>, PathBuf),
+    mut check: impl FnMut(u64),
+) {
+    use std::os::unix::fs::FileExt;
+    let mut original = [0u8];
+    std::fs::File::open(file)
+        .unwrap()
+        .read_exact_at(&mut original, at)
+        .unwrap();
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..60u64 {
+        let (argv, out) = args(i);
+        let _ = std::fs::remove_file(&out);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tf2npy"))
+            .args(&argv)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros((i * 500) % 30_000));
+        let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+        f.write_all_at(&[original[0] ^ 0x10], at).unwrap();
+        let status = child.wait().unwrap();
+        f.write_all_at(&original, at).unwrap();
+        drop(f);
+        if status.success() {
+            ok += 1;
+            check(i);
+        } else {
+            refused += 1;
+            assert_eq!(status.code(), Some(1), "run {i}");
+            assert!(
+                !out.exists(),
+                "run {i}: a failed run published {}",
+                out.display()
+            );
+        }
+    }
+    assert!(refused > 0, "no run saw the flipped byte");
+    assert!(ok > 0, "no run finished before the flip");
+}

@@ -619,51 +619,34 @@ fn write_blobs(path: &Path, n: usize, size: usize) -> (Vec<Vec<u8>>, u64) {
 /// the original bytes.
 #[test]
 fn a_value_byte_flipped_between_the_two_reads_is_never_written() {
-    use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("blobs.tfrecord");
     let (values, first) = write_blobs(&input, 16, 256 << 10);
     let want: Vec<u8> = values.concat();
     let at = first + 100;
-    let original = std::fs::read(&input).unwrap()[at as usize];
-    assert_eq!(original, values[0][100]);
-    let (mut ok, mut refused) = (0, 0);
-    for i in 0..60u64 {
-        let out = dir.path().join("o.npz");
-        let _ = std::fs::remove_file(&out);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tf2npy"))
-            .arg(&input)
-            .arg("-q")
-            .arg("-o")
-            .arg(&out)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros((i * 500) % 30_000));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&input)
-            .unwrap();
-        f.write_all_at(&[original ^ 0x10], at).unwrap();
-        let status = child.wait().unwrap();
-        f.write_all_at(&[original], at).unwrap();
-        drop(f);
-        if !status.success() {
-            refused += 1;
-            assert_eq!(status.code(), Some(1), "run {i}");
-            assert!(!out.exists(), "run {i}: a failed run published its output");
-            continue;
-        }
-        ok += 1;
-        let got = read_npz(&out);
-        let bytes = &got.iter().find(|(m, _)| m == "blob/bytes").unwrap().1;
-        assert!(
-            bytes.data == want,
-            "run {i}: exit 0 with bytes that were not read"
-        );
-    }
-    assert!(refused > 0, "no run saw the flipped byte");
-    assert!(ok > 0, "no run finished before the flip");
+    assert_eq!(std::fs::read(&input).unwrap()[at as usize], values[0][100]);
+    let out = dir.path().join("o.npz");
+    crate::common::flip_while_running(
+        &input,
+        at,
+        |_| {
+            let argv = vec![
+                input.clone().into(),
+                "-q".into(),
+                "-o".into(),
+                out.clone().into(),
+            ];
+            (argv, out.clone())
+        },
+        |i| {
+            let got = read_npz(&out);
+            let bytes = &got.iter().find(|(m, _)| m == "blob/bytes").unwrap().1;
+            assert!(
+                bytes.data == want,
+                "run {i}: exit 0 with bytes that were not read"
+            );
+        },
+    );
 }
 
 /// Examples in wire forms no TensorFlow writer makes (a repeated map-entry field,

@@ -119,7 +119,6 @@ fn a_flipped_byte_in_a_mapped_tensor_is_refused() {
 #[test]
 fn issue_15_a_byte_flipped_during_the_run_is_never_written_as_verified() {
     use sha2::{Digest, Sha256};
-    use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("ckpt");
     let big: Vec<u8> = (0..(2u32 << 20) / 4)
@@ -128,68 +127,39 @@ fn issue_15_a_byte_flipped_during_the_run_is_never_written_as_verified() {
     let n = (big.len() / 4) as i64;
     let data = write_bundle(&prefix, &[Tensor::new("big", 1, &[n], big.clone())], false);
     let at = (1u64 << 20) + 3;
-    let original = {
-        let mut b = [0u8];
-        std::fs::File::open(&data)
-            .unwrap()
-            .read_exact_at(&mut b, at)
-            .unwrap();
-        b[0]
-    };
-    let (mut ok, mut refused) = (0, 0);
-    for i in 0..60u64 {
-        let out = if i % 2 == 0 {
-            dir.path().join("o.npz")
-        } else {
-            dir.path().join("o.npy")
-        };
-        let manifest = dir.path().join("m.json");
-        let _ = std::fs::remove_file(&out);
-        let _ = std::fs::remove_file(&manifest);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tf2npy"))
-            .arg(&prefix)
-            .arg("-q")
-            .arg("-o")
-            .arg(&out)
-            .arg("--manifest")
-            .arg(&manifest)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // 0 to 30 ms after the start, in 0.5 ms steps.
-        std::thread::sleep(std::time::Duration::from_micros((i * 500) % 30_000));
-        let f = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
-        f.write_all_at(&[original ^ 0x10], at).unwrap();
-        let status = child.wait().unwrap();
-        f.write_all_at(&[original], at).unwrap();
-        drop(f);
-        if !status.success() {
-            refused += 1;
-            assert_eq!(status.code(), Some(1));
+    let manifest = dir.path().join("m.json");
+    let out_of = |i: u64| dir.path().join(if i % 2 == 0 { "o.npz" } else { "o.npy" });
+    crate::common::flip_while_running(
+        &data,
+        at,
+        |i| {
+            let _ = std::fs::remove_file(&manifest);
+            let out = out_of(i);
+            let argv = vec![
+                prefix.clone().into(),
+                "-q".into(),
+                "-o".into(),
+                out.clone().into(),
+                "--manifest".into(),
+                manifest.clone().into(),
+            ];
+            (argv, out)
+        },
+        |i| {
+            let got = big_of_one(&out_of(i));
             assert!(
-                !out.exists(),
-                "run {i}: a failed run published {}",
-                out.display()
+                got == big,
+                "run {i}: exit 0 with bytes that are not the verified ones"
             );
-            continue;
-        }
-        ok += 1;
-        let got = big_of_one(&out);
-        assert!(
-            got == big,
-            "run {i}: exit 0 with bytes that are not the verified ones"
-        );
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-        let sha: String = Sha256::digest(&got)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(m["tensors"][0]["sha256"], sha.as_str(), "run {i}");
-    }
-    // Both outcomes happen over the range of timings (else the test tests nothing).
-    assert!(refused > 0, "no run saw the flipped byte");
-    assert!(ok > 0, "no run finished before the flip");
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+            let sha: String = Sha256::digest(&got)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(m["tensors"][0]["sha256"], sha.as_str(), "run {i}");
+        },
+    );
 }
 
 fn big_of_one(out: &Path) -> Vec<u8> {
