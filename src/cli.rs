@@ -348,6 +348,11 @@ pub fn run(args: &Args) -> Result<u8> {
         None => {
             let container = run::open_input(&args.input()?, &args.open_options())?;
             let names = if args.var_names {
+                // What the names could not cover, as a conversion would warn.
+                let mut reporter = TermReporter::new(args.quiet);
+                for note in container.variable_name_notes() {
+                    reporter.warn(&note);
+                }
                 Some(container.variable_names()?)
             } else {
                 None

@@ -378,3 +378,15 @@ pub fn flip_while_running(
     assert!(refused > 0, "no run saw the flipped byte");
     assert!(ok > 0, "no run finished before the flip");
 }
+
+/// Sends SIG`sig` (`INT`, `TERM`, ...) to `child` with `kill` and checks that it exits
+/// with `code`.
+pub fn signal_and_expect(child: &mut std::process::Child, sig: &str, code: i32) {
+    let kill = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(code), "SIG{sig}: {status:?}");
+}

@@ -192,6 +192,20 @@ fn keras3_names_fall_back_to_layer_index_with_one_warning_per_layer() {
         out.as_os_str(),
     ]);
     assert!(!stderr_of(&run).contains("norm"), "{}", stderr_of(&run));
+    // A listing with --var-names warns as the conversion does (and -q silences it).
+    let list = ok([
+        fixtures().join("keras/zoo.keras").as_os_str(),
+        "--var-names".as_ref(),
+    ]);
+    let err = stderr_of(&list);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(err.contains("keeps `norm/<index>`"), "{err}");
+    let quiet = ok([
+        fixtures().join("keras/zoo.keras").as_os_str(),
+        "--var-names".as_ref(),
+        "-q".as_ref(),
+    ]);
+    assert!(stderr_of(&quiet).is_empty(), "{}", stderr_of(&quiet));
 }
 
 #[test]
@@ -658,13 +672,7 @@ fn a_deflated_keras_member_leaves_no_temporary_file_on_signals() {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(started, "SIG{sig}: never saw the temporary file open");
-        let kill = Command::new("kill")
-            .args(["-s", sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code), "SIG{sig}: {status:?}");
+        crate::common::signal_and_expect(&mut child, sig, code);
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
         assert!(left.is_empty(), "SIG{sig}: left in TMPDIR: {left:?}");
         assert!(!out.exists());

@@ -275,13 +275,7 @@ fn signals_remove_temporary_files() {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         assert!(started, "SIG{sig}: the conversion never started writing");
-        let kill = Command::new("kill")
-            .args(["-s", sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code), "SIG{sig}: {status:?}");
+        crate::common::signal_and_expect(&mut child, sig, code);
         assert_eq!(
             tree(out_dir.path()),
             ["w.npy"],
