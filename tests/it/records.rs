@@ -239,13 +239,24 @@ fn flipped_length_crc_and_data_bytes_are_named() {
     }
 }
 
+/// TensorFlow's masked CRC32C (written here, not taken from the crate under test).
+fn masked_crc(b: &[u8]) -> u32 {
+    crc32c::crc32c(b).rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
 fn header(len: u64) -> Vec<u8> {
     let l = len.to_le_bytes();
-    let crc = crc32c::crc32c(&l);
-    let masked = crc.rotate_right(15).wrapping_add(0xa282_ead8);
     let mut h = l.to_vec();
-    h.extend_from_slice(&masked.to_le_bytes());
+    h.extend_from_slice(&masked_crc(&l).to_le_bytes());
     h
+}
+
+/// `rec` framed as one TFRecord record: header, data, data CRC.
+fn framed(rec: &[u8]) -> Vec<u8> {
+    let mut f = header(rec.len() as u64);
+    f.extend_from_slice(rec);
+    f.extend_from_slice(&masked_crc(rec).to_le_bytes());
+    f
 }
 
 #[test]
@@ -322,14 +333,7 @@ fn a_float_list_whose_count_disagrees_with_its_bytes_is_named() {
     rec.extend_from_slice(&features);
     let mut file = std::fs::read(dir().join("examples.tfrecord")).unwrap();
     let at = file.len();
-    let l = (rec.len() as u64).to_le_bytes();
-    file.extend(header(rec.len() as u64));
-    file.extend_from_slice(&rec);
-    let crc = crc32c::crc32c(&rec)
-        .rotate_right(15)
-        .wrapping_add(0xa282_ead8);
-    file.extend_from_slice(&crc.to_le_bytes());
-    let _ = l;
+    file.extend(framed(&rec));
     rejected(
         &file,
         "floats.tfrecord",
@@ -356,13 +360,7 @@ fn a_kind_change_names_both_records() {
     };
     let mut file = Vec::new();
     for k in [0x1a, 0x1a, 0x12] {
-        let rec = ex(k);
-        file.extend(header(rec.len() as u64));
-        file.extend_from_slice(&rec);
-        let crc = crc32c::crc32c(&rec)
-            .rotate_right(15)
-            .wrapping_add(0xa282_ead8);
-        file.extend_from_slice(&crc.to_le_bytes());
+        file.extend(framed(&ex(k)));
     }
     rejected(
         &file,
@@ -427,12 +425,7 @@ fn write_examples(path: &Path, n: usize) {
         rec.push(0x0a);
         push_varint(&mut rec, feats.len() as u64);
         rec.extend(feats);
-        f.write_all(&header(rec.len() as u64)).unwrap();
-        f.write_all(&rec).unwrap();
-        let crc = crc32c::crc32c(&rec)
-            .rotate_right(15)
-            .wrapping_add(0xa282_ead8);
-        f.write_all(&crc.to_le_bytes()).unwrap();
+        f.write_all(&framed(&rec)).unwrap();
     }
 }
 
@@ -601,12 +594,7 @@ fn write_blobs(path: &Path, n: usize, size: usize) -> (Vec<Vec<u8>>, u64) {
         if i == 0 {
             first = 12 + in_rec as u64;
         }
-        file.extend(header(rec.len() as u64));
-        file.extend(&rec);
-        let crc = crc32c::crc32c(&rec)
-            .rotate_right(15)
-            .wrapping_add(0xa282_ead8);
-        file.extend(crc.to_le_bytes());
+        file.extend(framed(&rec));
         values.push(v);
     }
     std::fs::write(path, file).unwrap();
