@@ -413,6 +413,13 @@ impl<'a> Buffered<'a> {
 }
 
 impl Spill {
+    /// Input `shard`'s path, for messages.
+    pub(super) fn input(&self, shard: u32) -> &Path {
+        self.inputs
+            .get(shard as usize)
+            .map_or(Path::new("?"), PathBuf::as_path)
+    }
+
     pub(super) fn damaged(&self, what: &str) -> Error {
         Error::io(&self.dir, std::io::Error::other(what.to_string()))
     }

@@ -7,7 +7,6 @@
 use super::{Buffered, Spill, INLINE, PIECE, WINDOW};
 use crate::error::{Error, Result};
 use crate::formats::io::{InputFile, RangeReader};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The piece being streamed.
@@ -127,9 +126,8 @@ impl<'a> Pieces<'a> {
         let end = c.start.saturating_add(c.len);
         crc_to(&mut self.reader, self.spill, &mut c, end)?;
         if c.seen != c.crc {
-            let shown = self.spill.inputs.get(c.shard as usize);
             return Err(Error::corrupt(
-                shown.map_or(Path::new("?"), PathBuf::as_path),
+                self.spill.input(c.shard),
                 format!(
                     "the record at byte {} changed while the file was being read (its \
                      CRC32C differs from the first read)",
@@ -177,14 +175,14 @@ impl<'a> Pieces<'a> {
                 }
                 got
             } else {
-                let r = reader_at(&mut self.reader, self.spill, p.shard, p.offset, p.left)?;
-                let got = r.read_borrowed(want)?;
-                if got.is_empty() {
-                    return Err(Error::corrupt(
-                        r.file().path(),
-                        format!("the file ends before byte {} (did it change?)", p.offset),
-                    ));
-                }
+                let got = read_at(
+                    &mut self.reader,
+                    self.spill,
+                    p.shard,
+                    p.offset,
+                    p.left,
+                    want,
+                )?;
                 if let Some(c) = self.check.as_mut().filter(|_| p.checked) {
                     c.seen = crc32c::crc32c_append(c.seen, got);
                     c.pos += got.len() as u64;
@@ -245,21 +243,33 @@ fn crc_to(
     upto: u64,
 ) -> Result<()> {
     while c.pos < upto {
-        let r = reader_at(reader, spill, c.shard, c.pos, upto - c.pos)?;
-        let want = usize::try_from(upto - c.pos)
-            .unwrap_or(usize::MAX)
-            .min(WINDOW);
-        let got = r.read_borrowed(want)?;
-        if got.is_empty() {
-            return Err(Error::corrupt(
-                r.file().path(),
-                format!("the file ends before byte {} (did it change?)", c.pos),
-            ));
-        }
+        let left = upto - c.pos;
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(WINDOW);
+        let got = read_at(reader, spill, c.shard, c.pos, left, want)?;
         c.seen = crc32c::crc32c_append(c.seen, got);
         c.pos += got.len() as u64;
     }
     Ok(())
+}
+
+/// The next up to `want` bytes (`want > 0`) of shard `shard` from `offset`, of the
+/// `len` still to read there, borrowed from the reader's window.
+fn read_at<'r>(
+    reader: &'r mut Option<(u32, RangeReader)>,
+    spill: &Spill,
+    shard: u32,
+    offset: u64,
+    len: u64,
+    want: usize,
+) -> Result<&'r [u8]> {
+    let got = reader_at(reader, spill, shard, offset, len)?.read_borrowed(want)?;
+    if got.is_empty() {
+        return Err(Error::corrupt(
+            spill.input(shard),
+            format!("the file ends before byte {offset} (did it change?)"),
+        ));
+    }
+    Ok(got)
 }
 
 /// A reader of shard `shard` positioned at `offset`, reusing `reader` when it is that
